@@ -1,0 +1,67 @@
+# ngx_ecodoc_module: build the dynamic module against Debian's nginx-dev,
+# build ecodoc-ca, and run the tests and the demo.
+
+SHELL     := /bin/bash
+
+NGX_SRC   ?= /usr/share/nginx/src
+BUILD     := $(CURDIR)/build
+NGX_BUILD := $(BUILD)/nginx
+MODULE    := $(NGX_BUILD)/objs/ngx_http_ecodoc_module.so
+CA_TOOL   := $(BUILD)/ecodoc-ca
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+CA_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
+             -Ingx_ecodoc_module $(CFLAGS)
+CA_LIBS   := -lhiredis -lcrypto
+
+MODULE_SRCS := config $(wildcard ngx_ecodoc_module/*.c ngx_ecodoc_module/*.h)
+CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
+               ngx_ecodoc_module/ecodoc_passwd.c ngx_ecodoc_module/ecodoc_passwd.h
+
+DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
+            libpcre2-dev zlib1g-dev openssl gcc make perl \
+            libio-socket-ssl-perl libnet-ssleay-perl curl
+
+.PHONY: all deps test demo clean
+
+all: $(MODULE) $(CA_TOOL)
+
+# installs the Debian packages that are missing (root on Debian 12)
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(NGX_BUILD)/Makefile: config
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	. $(NGX_BUILD)/conf_flags && cd $(NGX_BUILD) && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
+
+$(MODULE): $(NGX_BUILD)/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+$(CA_TOOL): $(CA_SRCS)
+	mkdir -p $(BUILD)
+	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$(CA_SRCS)) $(CA_LIBS)
+
+test: deps
+	$(MAKE) all
+	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) prove -r t/
+
+demo: deps
+	$(MAKE) all
+	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) perl demo/run.pl
+
+clean:
+	rm -rf $(BUILD)
