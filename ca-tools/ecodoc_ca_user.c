@@ -1,0 +1,892 @@
+/*
+ * ecodoc-ca user: add, reset-password, show, list, unlock and delete user
+ * IDs; every change is one Lua script that also writes the audit record.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "ecodoc_passwd.h"
+#include "ecodoc_ca.h"
+#include "ecodoc_ca_redis.h"
+
+
+#define ECODOC_CA_RANDOM_PASSWD  16
+#define ECODOC_CA_COST_MIN       10
+#define ECODOC_CA_COST_MAX       22
+#define ECODOC_CA_SCAN_COUNT     "1000"
+
+
+/*
+ * Every script gets KEYS = user hash, audit stream, sessions set, pending
+ * zset, certs set; ARGV = user ID, key prefix, two command arguments.
+ * It returns 0 when the user is not there (add: is already there).
+ */
+
+#define ECODOC_CA_LUA_PRELUDE                                                \
+    "local function audit(event)\n"                                          \
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', "                          \
+    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', event, 'user', ARGV[1], "   \
+    "'fp', '', 'addr', 'cli', 'detail', '')\n"                               \
+    "end\n"                                                                  \
+    "local function end_sessions()\n"                                        \
+    "  for _, sid in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"           \
+    "    redis.call('DEL', ARGV[2] .. 'sess:' .. sid)\n"                     \
+    "  end\n"                                                                \
+    "  redis.call('DEL', KEYS[3])\n"                                         \
+    "end\n"
+
+#define ECODOC_CA_LUA_MUST_EXIST                                             \
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+
+
+/* ARGV[3] stored password, ARGV[4] now */
+static const char  ecodoc_ca_lua_add[] =
+    ECODOC_CA_LUA_PRELUDE
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'initial', '1', "
+    "'locked', '0', 'failures', '0', 'created', ARGV[4], "
+    "'changed', ARGV[4])\n"
+    "audit('user_added')\n"
+    "return 1\n";
+
+/* ARGV[3] stored password, ARGV[4] now */
+static const char  ecodoc_ca_lua_reset[] =
+    ECODOC_CA_LUA_PRELUDE
+    ECODOC_CA_LUA_MUST_EXIST
+    "redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'initial', '1', "
+    "'locked', '0', 'failures', '0', 'changed', ARGV[4])\n"
+    "redis.call('DEL', KEYS[4])\n"
+    "end_sessions()\n"
+    "audit('password_reset')\n"
+    "return 1\n";
+
+static const char  ecodoc_ca_lua_unlock[] =
+    ECODOC_CA_LUA_PRELUDE
+    ECODOC_CA_LUA_MUST_EXIST
+    "redis.call('HSET', KEYS[1], 'locked', '0', 'failures', '0')\n"
+    "redis.call('DEL', KEYS[4])\n"
+    "audit('unlock')\n"
+    "return 1\n";
+
+/* a binding that names another user is not this user's to remove */
+static const char  ecodoc_ca_lua_delete[] =
+    ECODOC_CA_LUA_PRELUDE
+    ECODOC_CA_LUA_MUST_EXIST
+    "for _, fp in ipairs(redis.call('SMEMBERS', KEYS[5])) do\n"
+    "  local ck = ARGV[2] .. 'cert:' .. fp\n"
+    "  local owner = redis.call('HGET', ck, 'user')\n"
+    "  if not owner or owner == ARGV[1] then redis.call('DEL', ck) end\n"
+    "end\n"
+    "end_sessions()\n"
+    "redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])\n"
+    "audit('user_deleted')\n"
+    "return 1\n";
+
+/* {hash fields, certificates, live sessions}; drops dead session IDs */
+static const char  ecodoc_ca_lua_show[] =
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "if #h == 0 then return 0 end\n"
+    "local live = 0\n"
+    "for _, sid in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
+    "  if redis.call('EXISTS', ARGV[2] .. 'sess:' .. sid) == 1 then\n"
+    "    live = live + 1\n"
+    "  else\n"
+    "    redis.call('SREM', KEYS[3], sid)\n"
+    "  end\n"
+    "end\n"
+    "return {h, redis.call('SMEMBERS', KEYS[5]), live}\n";
+
+
+typedef struct {
+    int        initial;
+    int        locked;
+    long long  failures;
+    long long  created;
+} ecodoc_ca_user_rec_t;
+
+
+static int ecodoc_ca_user_add(ecodoc_ca_t *ca, int argc, char **argv);
+static int ecodoc_ca_user_reset(ecodoc_ca_t *ca, int argc, char **argv);
+static int ecodoc_ca_user_show(ecodoc_ca_t *ca, int argc, char **argv);
+static int ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv);
+static int ecodoc_ca_user_unlock(ecodoc_ca_t *ca, int argc, char **argv);
+static int ecodoc_ca_user_delete(ecodoc_ca_t *ca, int argc, char **argv);
+
+
+static const ecodoc_ca_command_t  ecodoc_ca_user_commands[] = {
+    { "add", ecodoc_ca_user_add, NULL },
+    { "reset-password", ecodoc_ca_user_reset, NULL },
+    { "show", ecodoc_ca_user_show, NULL },
+    { "list", ecodoc_ca_user_list, NULL },
+    { "unlock", ecodoc_ca_user_unlock, NULL },
+    { "delete", ecodoc_ca_user_delete, NULL },
+    { NULL, NULL, NULL }
+};
+
+
+int
+ecodoc_ca_user(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    return ecodoc_ca_dispatch(ca, ecodoc_ca_user_commands, "user command",
+                              argc - 1, argv + 1);
+}
+
+
+/* runs one of the scripts above for user; the reply is not an error */
+
+static redisReply *
+ecodoc_ca_user_eval(ecodoc_ca_t *ca, const char *script, const char *user,
+    const char *arg3, const char *arg4)
+{
+    char         keys[5][ECODOC_CA_KEY_LEN];
+    const char  *argv[12];
+
+    ecodoc_ca_redis_key(ca, keys[0], "user:", user, "");
+    ecodoc_ca_redis_key(ca, keys[1], "audit", "", "");
+    ecodoc_ca_redis_key(ca, keys[2], "user:", user, ":sessions");
+    ecodoc_ca_redis_key(ca, keys[3], "user:", user, ":pending");
+    ecodoc_ca_redis_key(ca, keys[4], "user:", user, ":certs");
+
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = "5";
+    argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5] = keys[2];
+    argv[6] = keys[3];
+    argv[7] = keys[4];
+    argv[8] = user;
+    argv[9] = ca->prefix;
+    argv[10] = arg3;
+    argv[11] = arg4;
+
+    return ecodoc_ca_redis_call(ca, ECODOC_CA_REPLY_ANY, 12, argv);
+}
+
+
+/* a changing script: 1 done, 0 no such user (add: exists), -1 reported */
+
+static int
+ecodoc_ca_user_change(ecodoc_ca_t *ca, const char *script, const char *user,
+    const char *arg3, const char *arg4)
+{
+    int          rc;
+    redisReply  *r;
+
+    r = ecodoc_ca_user_eval(ca, script, user, arg3, arg4);
+    if (r == NULL) {
+        return -1;
+    }
+
+    if (r->type != REDIS_REPLY_INTEGER
+        || (r->integer != 0 && r->integer != 1))
+    {
+        ecodoc_ca_error("unexpected reply to Redis EVAL for user %s", user);
+        freeReplyObject(r);
+        return -1;
+    }
+
+    rc = (int) r->integer;
+
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+/* parses "USER" alone: the commands that take nothing else */
+
+static int
+ecodoc_ca_user_arg(int argc, char **argv, char **user)
+{
+    static const ecodoc_ca_option_t  none[] = { { NULL, 0, NULL } };
+
+    if (ecodoc_ca_options(argc, argv, none, user, 1, NULL) != ECODOC_CA_OK
+        || ecodoc_ca_check_user(*user) != 0)
+    {
+        return ECODOC_CA_USAGE;
+    }
+
+    return ECODOC_CA_OK;
+}
+
+
+/* runs a changing script for "USER" that needs no other argument */
+
+static int
+ecodoc_ca_user_simple(ecodoc_ca_t *ca, int argc, char **argv,
+    const char *script, const char *done)
+{
+    int    rc;
+    char  *user;
+
+    if (ecodoc_ca_user_arg(argc, argv, &user) != ECODOC_CA_OK) {
+        return ECODOC_CA_USAGE;
+    }
+
+    rc = ecodoc_ca_user_change(ca, script, user, "", "");
+
+    if (rc < 0) {
+        return ECODOC_CA_ERROR;
+    }
+
+    if (rc == 0) {
+        ecodoc_ca_error("no such user: %s", user);
+        return ECODOC_CA_ERROR;
+    }
+
+    printf("user %s %s\n", user, done);
+
+    return ECODOC_CA_OK;
+}
+
+
+/* one line of stdin, CRLF or LF stripped, checked; bad input: USAGE */
+
+static int
+ecodoc_ca_user_read_password(char buf[ECODOC_PASSWD_MAX_INPUT + 2],
+    size_t *len)
+{
+    int     ch;
+    size_t  i, n;
+
+    n = 0;
+
+    while ((ch = getchar()) != EOF && ch != '\n') {
+        if (n == ECODOC_PASSWD_MAX_INPUT + 1) {
+            ecodoc_ca_error("password longer than %d bytes",
+                            ECODOC_PASSWD_MAX_INPUT);
+            return ECODOC_CA_USAGE;
+        }
+
+        buf[n++] = (char) ch;
+    }
+
+    if (ferror(stdin)) {
+        ecodoc_ca_error("cannot read the password from standard input");
+        return ECODOC_CA_ERROR;
+    }
+
+    if (n > 0 && buf[n - 1] == '\r') {
+        n--;
+    }
+
+    if (n == 0) {
+        ecodoc_ca_error("empty password on standard input");
+        return ECODOC_CA_USAGE;
+    }
+
+    if (n > ECODOC_PASSWD_MAX_INPUT) {
+        ecodoc_ca_error("password longer than %d bytes",
+                        ECODOC_PASSWD_MAX_INPUT);
+        return ECODOC_CA_USAGE;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char) buf[i] < 0x20 || buf[i] == 0x7f) {
+            ecodoc_ca_error("the password contains a control character");
+            return ECODOC_CA_USAGE;
+        }
+    }
+
+    buf[n] = '\0';
+    *len = n;
+
+    return ECODOC_CA_OK;
+}
+
+
+/*
+ * add and reset-password: USER [--password-stdin] [--cost LN], a new
+ * initial password hashed and stored by the script; existing: whether
+ * the script wants the user to be there already.
+ */
+
+static int
+ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
+    const char *script, int existing)
+{
+    int          rc;
+    char        *user, now[24], stored[ECODOC_PASSWD_LEN],
+                 pw[ECODOC_PASSWD_MAX_INPUT + 2];
+    size_t       len;
+    long long    cost;
+    const char  *from_stdin, *cost_s;
+
+    ecodoc_ca_option_t  opts[] = {
+        { "--password-stdin", 0, &from_stdin },
+        { "--cost", 1, &cost_s },
+        { NULL, 0, NULL }
+    };
+
+    from_stdin = NULL;
+    cost_s = NULL;
+    cost = ECODOC_SCRYPT_LN;
+
+    if (ecodoc_ca_options(argc, argv, opts, &user, 1, NULL) != ECODOC_CA_OK
+        || ecodoc_ca_check_user(user) != 0)
+    {
+        return ECODOC_CA_USAGE;
+    }
+
+    if (cost_s != NULL
+        && ecodoc_ca_number(cost_s, ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX,
+                            &cost) != 0)
+    {
+        ecodoc_ca_usage_error("invalid --cost \"%s\": use %d..%d", cost_s,
+                              ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX);
+        return ECODOC_CA_USAGE;
+    }
+
+    if (from_stdin != NULL) {
+        rc = ecodoc_ca_user_read_password(pw, &len);
+        if (rc != ECODOC_CA_OK) {
+            OPENSSL_cleanse(pw, sizeof(pw));
+            return rc;
+        }
+
+    } else if (ecodoc_passwd_random(pw, ECODOC_CA_RANDOM_PASSWD) == 0) {
+        len = ECODOC_CA_RANDOM_PASSWD;
+
+    } else {
+        ecodoc_ca_error("cannot make a random password");
+        return ECODOC_CA_ERROR;
+    }
+
+    if (ecodoc_passwd_hash(pw, len, (unsigned) cost, ECODOC_SCRYPT_R,
+                           ECODOC_SCRYPT_P, stored) != 0)
+    {
+        OPENSSL_cleanse(pw, sizeof(pw));
+        ecodoc_ca_error("cannot hash the password");
+        return ECODOC_CA_ERROR;
+    }
+
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    rc = ecodoc_ca_user_change(ca, script, user, stored, now);
+
+    if (rc == 1) {
+        printf("user: %s\ninitial password: %s\n", user,
+               from_stdin != NULL ? "(from stdin)" : pw);
+
+    } else if (rc == 0 && existing) {
+        ecodoc_ca_error("no such user: %s", user);
+
+    } else if (rc == 0) {
+        ecodoc_ca_error("user %s already exists", user);
+    }
+
+    OPENSSL_cleanse(pw, sizeof(pw));
+
+    return rc == 1 ? ECODOC_CA_OK : ECODOC_CA_ERROR;
+}
+
+
+static int
+ecodoc_ca_user_add(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_ca_lua_add, 0);
+}
+
+
+static int
+ecodoc_ca_user_reset(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_ca_lua_reset, 1);
+}
+
+
+static int
+ecodoc_ca_user_unlock(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_ca_lua_unlock,
+                                 "unlocked");
+}
+
+
+static int
+ecodoc_ca_user_delete(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_ca_lua_delete,
+                                 "deleted");
+}
+
+
+/* a "0"/"1" field */
+
+static int
+ecodoc_ca_user_flag(const redisReply *h, const char *name, int *out)
+{
+    long long  v;
+
+    if (ecodoc_ca_number(ecodoc_ca_redis_field(h, name), 0, 1, &v) != 0) {
+        return -1;
+    }
+
+    *out = (int) v;
+
+    return 0;
+}
+
+
+/*
+ * Reads a checked HGETALL array into rec; NULL when well-formed, else the
+ * name of the first field that is missing or invalid.
+ */
+
+static const char *
+ecodoc_ca_user_record(const redisReply *h, ecodoc_ca_user_rec_t *rec)
+{
+    long long    changed;
+    const char  *pw;
+
+    pw = ecodoc_ca_redis_field(h, "pw");
+    if (pw == NULL || pw[0] == '\0') {
+        return "pw";
+    }
+
+    if (ecodoc_ca_user_flag(h, "initial", &rec->initial) != 0) {
+        return "initial";
+    }
+
+    if (ecodoc_ca_user_flag(h, "locked", &rec->locked) != 0) {
+        return "locked";
+    }
+
+    if (ecodoc_ca_number(ecodoc_ca_redis_field(h, "failures"), 0,
+                         1000000000, &rec->failures) != 0)
+    {
+        return "failures";
+    }
+
+    if (ecodoc_ca_number(ecodoc_ca_redis_field(h, "created"), 0,
+                         (long long) 1 << 40, &rec->created) != 0)
+    {
+        return "created";
+    }
+
+    if (ecodoc_ca_number(ecodoc_ca_redis_field(h, "changed"), 0,
+                         (long long) 1 << 40, &changed) != 0)
+    {
+        return "changed";
+    }
+
+    return NULL;
+}
+
+
+static int
+ecodoc_ca_user_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char * const *) a, *(char * const *) b);
+}
+
+
+static int
+ecodoc_ca_user_cmp_reply(const void *a, const void *b)
+{
+    return strcmp((*(redisReply * const *) a)->str,
+                  (*(redisReply * const *) b)->str);
+}
+
+
+static int
+ecodoc_ca_user_show(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    int                    rc;
+    char                  *user, created[ECODOC_CA_TIME_LEN];
+    size_t                 i;
+    redisReply            *r, *h, *certs;
+    const char            *bad;
+    ecodoc_ca_user_rec_t   rec;
+
+    if (ecodoc_ca_user_arg(argc, argv, &user) != ECODOC_CA_OK) {
+        return ECODOC_CA_USAGE;
+    }
+
+    r = ecodoc_ca_user_eval(ca, ecodoc_ca_lua_show, user, "", "");
+    if (r == NULL) {
+        return ECODOC_CA_ERROR;
+    }
+
+    rc = ECODOC_CA_ERROR;
+
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        ecodoc_ca_error("no such user: %s", user);
+        goto done;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
+        || ecodoc_ca_redis_strings(r->element[0], 2) != 0
+        || ecodoc_ca_redis_strings(r->element[1], 1) != 0
+        || r->element[2]->type != REDIS_REPLY_INTEGER)
+    {
+        ecodoc_ca_error("unexpected reply to Redis EVAL for user %s", user);
+        goto done;
+    }
+
+    h = r->element[0];
+    certs = r->element[1];
+
+    bad = ecodoc_ca_user_record(h, &rec);
+    if (bad != NULL) {
+        ecodoc_ca_error("malformed record for user %s: field \"%s\" is "
+                        "missing or invalid", user, bad);
+        goto done;
+    }
+
+    qsort(certs->element, certs->elements, sizeof(redisReply *),
+          ecodoc_ca_user_cmp_reply);
+
+    ecodoc_ca_iso_time(created, (time_t) rec.created, -1);
+
+    printf("user: %s\n"
+           "state: %s\n"
+           "failures: %lld\n"
+           "initial password: %s\n"
+           "created: %s\n"
+           "certificates: ",
+           user, rec.locked ? "locked" : "active", rec.failures,
+           rec.initial ? "yes" : "no", created);
+
+    for (i = 0; i < certs->elements; i++) {
+        printf("%s%s", i ? "," : "", certs->element[i]->str);
+    }
+
+    printf("%s\nsessions: %lld\n", certs->elements ? "" : "none",
+           r->element[2]->integer);
+
+    rc = ECODOC_CA_OK;
+
+done:
+
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+/* the user IDs found by SCAN: unsorted, maybe repeated */
+
+typedef struct {
+    char    **name;
+    size_t    n;
+    size_t    size;
+    size_t    skipped;       /* keys under "user:" that are no user ID */
+} ecodoc_ca_user_names_t;
+
+
+static int
+ecodoc_ca_user_names_add(ecodoc_ca_user_names_t *names, const char *s)
+{
+    char  **p;
+
+    if (!ecodoc_ca_valid_user(s)) {
+        names->skipped++;
+        return 0;
+    }
+
+    if (names->n == names->size) {
+        names->size = names->size ? names->size * 2 : 64;
+        p = realloc(names->name, names->size * sizeof(char *));
+        if (p == NULL) {
+            return -1;
+        }
+        names->name = p;
+    }
+
+    names->name[names->n] = strdup(s);
+    if (names->name[names->n] == NULL) {
+        return -1;
+    }
+
+    names->n++;
+
+    return 0;
+}
+
+
+static int
+ecodoc_ca_user_scan(ecodoc_ca_t *ca, ecodoc_ca_user_names_t *names)
+{
+    char         pattern[2 * ECODOC_CA_PREFIX_MAX + 8], cursor[32],
+                 base[ECODOC_CA_KEY_LEN], *p;
+    size_t       i, blen;
+    redisReply  *r, *keys;
+    const char  *argv[6], *s;
+
+    /* the prefix is matched literally: its glob characters escaped */
+    p = pattern;
+    for (s = ca->prefix; *s != '\0'; s++) {
+        if (strchr("*?[]\\", *s) != NULL) {
+            *p++ = '\\';
+        }
+        *p++ = *s;
+    }
+    strcpy(p, "user:*");
+
+    ecodoc_ca_redis_key(ca, base, "user:", "", "");
+    blen = strlen(base);
+
+    strcpy(cursor, "0");
+
+    argv[0] = "SCAN";
+    argv[1] = cursor;
+    argv[2] = "MATCH";
+    argv[3] = pattern;
+    argv[4] = "COUNT";
+    argv[5] = ECODOC_CA_SCAN_COUNT;
+
+    do {
+        r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 6, argv);
+        if (r == NULL) {
+            return -1;
+        }
+
+        if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[0]->len >= sizeof(cursor)
+            || ecodoc_ca_redis_strings(r->element[1], 1) != 0)
+        {
+            ecodoc_ca_error("unexpected reply to Redis SCAN");
+            freeReplyObject(r);
+            return -1;
+        }
+
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+        keys = r->element[1];
+
+        for (i = 0; i < keys->elements; i++) {
+            s = keys->element[i]->str;
+
+            /* user:U:certs and the like; user IDs never hold ':' */
+            if (strncmp(s, base, blen) != 0 || strchr(s + blen, ':')) {
+                continue;
+            }
+
+            if (ecodoc_ca_user_names_add(names, s + blen) != 0) {
+                ecodoc_ca_error("out of memory");
+                freeReplyObject(r);
+                return -1;
+            }
+        }
+
+        freeReplyObject(r);
+
+    } while (strcmp(cursor, "0") != 0);
+
+    return 0;
+}
+
+
+typedef struct {
+    const char  *cell[5];
+    char         failures[24];
+    char         certs[24];
+} ecodoc_ca_user_row_t;
+
+
+/* HGETALL and SCARD replies of one user into a row; 0 gone, -1 error */
+
+static int
+ecodoc_ca_user_row(ecodoc_ca_t *ca, const char *user,
+    ecodoc_ca_user_row_t *row, int *malformed)
+{
+    int                    rc;
+    redisReply            *h, *n;
+    const char            *bad;
+    ecodoc_ca_user_rec_t   rec;
+
+    h = ecodoc_ca_redis_reply(ca, REDIS_REPLY_ARRAY, "HGETALL");
+
+    /* an error reply (reported) leaves the connection usable */
+    n = ca->redis->err ? NULL
+                       : ecodoc_ca_redis_reply(ca, REDIS_REPLY_INTEGER,
+                                               "SCARD");
+
+    rc = -1;
+
+    if (n == NULL) {
+        goto done;
+    }
+
+    if (h != NULL && ecodoc_ca_redis_strings(h, 2) != 0) {
+        ecodoc_ca_error("unexpected reply to Redis HGETALL");
+        goto done;
+    }
+
+    rc = 0;
+
+    if (h != NULL && h->elements == 0) {
+        goto done;          /* deleted since the SCAN */
+    }
+
+    rc = 1;
+
+    row->cell[0] = user;
+    snprintf(row->certs, sizeof(row->certs), "%lld", n->integer);
+    row->cell[4] = row->certs;
+
+    bad = (h != NULL) ? ecodoc_ca_user_record(h, &rec) : "";
+
+    if (bad != NULL) {
+        if (bad[0] != '\0') {
+            ecodoc_ca_error("malformed record for user %s: field \"%s\" "
+                            "is missing or invalid", user, bad);
+        }
+
+        *malformed = 1;
+
+        row->cell[1] = "malformed";
+        row->cell[2] = "?";
+        row->cell[3] = "?";
+        goto done;
+    }
+
+    snprintf(row->failures, sizeof(row->failures), "%lld", rec.failures);
+    row->cell[1] = rec.locked ? "locked" : "active";
+    row->cell[2] = row->failures;
+    row->cell[3] = rec.initial ? "yes" : "no";
+
+done:
+
+    if (h != NULL) {
+        freeReplyObject(h);
+    }
+
+    if (n != NULL) {
+        freeReplyObject(n);
+    }
+
+    return rc;
+}
+
+
+static void
+ecodoc_ca_user_table(ecodoc_ca_user_row_t *rows, size_t n)
+{
+    int     width[5];
+    size_t  i, j, len;
+
+    static const ecodoc_ca_user_row_t  head = {
+        { "USER", "STATE", "FAILURES", "INITIAL", "CERTS" }, "", ""
+    };
+
+    for (j = 0; j < 5; j++) {
+        width[j] = (int) strlen(head.cell[j]);
+
+        for (i = 0; i < n; i++) {
+            len = strlen(rows[i].cell[j]);
+            if (len > (size_t) width[j]) {
+                width[j] = (int) len;
+            }
+        }
+    }
+
+    for (i = 0; i <= n; i++) {
+        for (j = 0; j < 4; j++) {
+            printf("%-*s  ", width[j], (i ? &rows[i - 1] : &head)->cell[j]);
+        }
+
+        printf("%s\n", (i ? &rows[i - 1] : &head)->cell[4]);
+    }
+}
+
+
+static int
+ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    int                      rc, malformed;
+    char                     key[ECODOC_CA_KEY_LEN], certs[ECODOC_CA_KEY_LEN];
+    size_t                   i, n, k;
+    const char              *args[2];
+    ecodoc_ca_user_row_t    *rows;
+    ecodoc_ca_user_names_t   names;
+
+    static const ecodoc_ca_option_t  none[] = { { NULL, 0, NULL } };
+
+    if (ecodoc_ca_options(argc, argv, none, NULL, 0, NULL) != ECODOC_CA_OK)
+    {
+        return ECODOC_CA_USAGE;
+    }
+
+    memset(&names, 0, sizeof(names));
+    rows = NULL;
+    rc = ECODOC_CA_ERROR;
+    malformed = 0;
+
+    if (ecodoc_ca_user_scan(ca, &names) != 0) {
+        goto done;
+    }
+
+    if (names.skipped) {
+        ecodoc_ca_error("skipped %zu key(s) under %suser: that do not name "
+                        "a valid user ID", names.skipped, ca->prefix);
+    }
+
+    qsort(names.name, names.n, sizeof(char *), ecodoc_ca_user_cmp);
+
+    /* SCAN may return a key twice */
+    for (i = 0, n = 0; i < names.n; i++) {
+        if (n > 0 && strcmp(names.name[n - 1], names.name[i]) == 0) {
+            free(names.name[i]);
+            continue;
+        }
+        names.name[n++] = names.name[i];
+    }
+    names.n = n;
+
+    rows = calloc(n + 1, sizeof(ecodoc_ca_user_row_t));
+    if (rows == NULL) {
+        ecodoc_ca_error("out of memory");
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        ecodoc_ca_redis_key(ca, key, "user:", names.name[i], "");
+        ecodoc_ca_redis_key(ca, certs, "user:", names.name[i], ":certs");
+
+        args[0] = "HGETALL";
+        args[1] = key;
+
+        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
+            goto done;
+        }
+
+        args[0] = "SCARD";
+        args[1] = certs;
+
+        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
+            goto done;
+        }
+    }
+
+    for (i = 0, k = 0; i < n; i++) {
+        switch (ecodoc_ca_user_row(ca, names.name[i], &rows[k], &malformed))
+        {
+        case -1:
+            goto done;
+        case 1:
+            k++;
+        }
+    }
+
+    ecodoc_ca_user_table(rows, k);
+
+    rc = malformed ? ECODOC_CA_ERROR : ECODOC_CA_OK;
+
+done:
+
+    for (i = 0; i < names.n; i++) {
+        free(names.name[i]);
+    }
+
+    free(names.name);
+    free(rows);
+
+    return rc;
+}
