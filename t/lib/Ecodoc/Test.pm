@@ -1039,6 +1039,14 @@ sub form {
         cookies => $o{cookies});
     my $token = form_token($get);
     my %jar = (%{ $o{cookies} || {} }, %{ cookies($get) });
+    if (!defined $token && $page ne '/ecodoc/login') {
+        # a page that shows no form in this state (e.g. signup with a
+        # bound certificate): take a token from the login form instead
+        my $alt = $self->http(GET => '/ecodoc/login', %common,
+            cookie => $o{cookie}, cookies => $o{cookies});
+        $token = form_token($alt);
+        %jar = (%jar, %{ cookies($alt) });
+    }
     $jar{$COOKIE} = $o{cookie} if defined $o{cookie};
     delete $jar{$COOKIE} if defined $jar{$COOKIE}
         && ($jar{$COOKIE} eq '' || $jar{$COOKIE} eq 'deleted');
