@@ -1,0 +1,81 @@
+#!/usr/bin/perl
+
+# No more than six wrong passwords are ever checked for one user ID
+# between unlocks, however many arrive at once; right passwords arriving
+# at once all succeed.
+
+use strict;
+use warnings;
+use utf8;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Ecodoc::Test qw(:all);
+
+my $t = Ecodoc::Test->new()->start();
+
+my $u = $t->ready_user('ivan');
+my $since = $t->audit_last_id();
+
+# --- 50 wrong passwords at once, each on its own TLS connection
+my @res = $t->parallel(50, sub {
+    my ($i, $ready) = @_;
+    my $get = $t->http(GET => '/ecodoc/login', cert => 'ivan');
+    my $token = form_token($get) // '';
+    my %jar = %{ cookies($get) };
+    $ready->();
+    my $r = $t->http(POST => '/ecodoc/login', cert => 'ivan', cookies => \%jar,
+        form => [user => 'ivan', password => "wrong-password-$i", csrf => $token],
+        timeout => 30);
+    return $r->{status};
+});
+
+my %by;
+$by{$_}++ for @res;
+diag('statuses: ' . join(', ', map { "$_ x$by{$_}" } sort keys %by));
+is(scalar(grep { !/^(401|403|503)\z/ } @res), 0,
+    'every answer is 401, 403 or 503');
+ok(($by{401} // 0) <= 5, 'at most five answered "wrong password" (the sixth locks: 403)');
+ok(($by{403} // 0) >= 1, 'the rest are refused as locked (or busy)');
+
+my @failed = grep {
+    ($_->{event} eq 'login_failed' || $_->{event} eq 'password_failed')
+        && ($_->{user} // '') eq 'ivan'
+} $t->audit(after => $since);
+ok(@failed >= 1, 'failures were audited');
+ok(@failed <= 6, 'at most six passwords checked (' . scalar(@failed) . ' audited)');
+my $f = $t->failures('ivan');
+ok($f <= 6, "failures = $f <= 6");
+is($t->is_locked('ivan'), 1, 'ivan is locked');
+is($t->user_show('ivan')->{state}, 'locked', 'user show: locked');
+is($t->redis_cmd('ZCARD', $t->rkey('user:ivan:pending')), 0,
+    'no reservation left in flight');
+
+# --- unlock, then 10 right passwords at once: all succeed
+$t->ca('user', 'unlock', 'ivan');
+@res = $t->parallel(10, sub {
+    my ($i, $ready) = @_;
+    my $get = $t->http(GET => '/ecodoc/login', cert => 'ivan');
+    my $token = form_token($get) // '';
+    my %jar = %{ cookies($get) };
+    $ready->();
+    my $r = $t->http(POST => '/ecodoc/login', cert => 'ivan', cookies => \%jar,
+        form => [user => 'ivan', password => $u->{password}, csrf => $token],
+        timeout => 30);
+    return join ' ', $r->{status}, cookie($r) // '-';
+});
+my @ok = grep { /^303 [A-Za-z0-9_-]{43}\z/ } @res;
+is(scalar @ok, 10, 'all ten right passwords: 303 with a cookie')
+    or diag(join "\n", @res);
+my %tokens = map { (split / /)[1] => 1 } @ok;
+is(scalar keys %tokens, 10, 'ten distinct session tokens');
+is($t->is_locked('ivan'), 0, 'ivan not locked');
+is($t->failures('ivan'), 0, 'failures 0');
+my ($one) = keys %tokens;
+is(backend_user($t->http(GET => '/', cert => 'ivan', cookie => $one)), 'ivan',
+    'a session from the burst works');
+
+is(scalar($t->crashes), 0, 'no crashed workers');
+
+done_testing();
