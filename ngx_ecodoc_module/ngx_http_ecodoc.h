@@ -1,0 +1,200 @@
+/*
+ * Types and functions shared by the files of ngx_http_ecodoc_module: the
+ * configuration, the per-request context and each file's entry points.
+ */
+
+#ifndef _NGX_HTTP_ECODOC_H_INCLUDED_
+#define _NGX_HTTP_ECODOC_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ecodoc_passwd.h"
+
+
+#define NGX_HTTP_ECODOC_FP_LEN        64     /* hex SHA-256 */
+#define NGX_HTTP_ECODOC_TOKEN_LEN     43     /* base64url of 32 bytes */
+#define NGX_HTTP_ECODOC_SID_LEN       64     /* hex SHA-256 of the token */
+#define NGX_HTTP_ECODOC_RESID_LEN     32
+#define NGX_HTTP_ECODOC_USER_MAX      64
+#define NGX_HTTP_ECODOC_FORM_MAX      4096
+
+#define NGX_HTTP_ECODOC_COOKIE        "__Host-ecodoc"
+
+
+/* the Lua scripts, in the order of ngx_http_ecodoc_scripts[] */
+
+typedef enum {
+    NGX_HTTP_ECODOC_SCRIPT_GATE = 0,
+    NGX_HTTP_ECODOC_SCRIPT_RESERVE,
+    NGX_HTTP_ECODOC_SCRIPT_FINISH,
+    NGX_HTTP_ECODOC_SCRIPT_LOGOUT,
+    NGX_HTTP_ECODOC_SCRIPT_N
+} ngx_http_ecodoc_script_e;
+
+
+/* the pages of ecodoc_pages, by the last segment of the URI */
+
+typedef enum {
+    NGX_HTTP_ECODOC_PAGE_NONE = 0,
+    NGX_HTTP_ECODOC_PAGE_SIGNUP,
+    NGX_HTTP_ECODOC_PAGE_LOGIN,
+    NGX_HTTP_ECODOC_PAGE_PASSWORD,
+    NGX_HTTP_ECODOC_PAGE_LOGOUT,
+    NGX_HTTP_ECODOC_PAGE_FORGOT
+} ngx_http_ecodoc_page_e;
+
+
+typedef struct {
+    ngx_regex_t                 *regex;
+    ngx_str_t                    message;
+} ngx_http_ecodoc_rule_t;
+
+
+typedef struct {
+    ngx_str_t                    redis_host;     /* NUL-terminated */
+    ngx_int_t                    redis_port;     /* 0: unix socket */
+    ngx_str_t                    redis_password;
+    ngx_uint_t                   redis_db;
+    ngx_msec_t                   redis_timeout;
+    ngx_str_t                    prefix;
+
+    ngx_uint_t                   max_failures;
+    time_t                       session_timeout;
+    time_t                       session_lifetime;
+
+    ngx_uint_t                   scrypt_ln;
+    ngx_uint_t                   scrypt_r;
+    ngx_uint_t                   scrypt_p;
+    ngx_str_t                    thread_pool_name;
+    ngx_thread_pool_t           *thread_pool;
+
+    u_char                       secret[32];     /* form tokens */
+    ngx_flag_t                   used;
+} ngx_http_ecodoc_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   gate;
+    ngx_flag_t                   pages;
+    ngx_str_t                    pages_uri;
+    ngx_flag_t                   subject_match;
+    ngx_uint_t                   password_min_length;
+    ngx_array_t                 *password_rules; /* ngx_http_ecodoc_rule_t */
+    ngx_str_t                    forgot_url;
+    ngx_str_t                    template;       /* layout, or empty */
+} ngx_http_ecodoc_loc_conf_t;
+
+
+typedef struct ngx_http_ecodoc_ctx_s  ngx_http_ecodoc_ctx_t;
+
+typedef void (*ngx_http_ecodoc_redis_handler_pt)(ngx_http_request_t *r,
+    redisReply *reply);
+
+
+struct ngx_http_ecodoc_ctx_s {
+    ngx_str_t                    fp;
+    ngx_str_t                    sid;            /* from the cookie, or "" */
+    ngx_str_t                    user;           /* as the gate found it */
+    ngx_str_t                    status;         /* the gate's verdict */
+
+    ngx_uint_t                   page;
+    ngx_uint_t                   lang;           /* 0 ja, 1 en */
+
+    /* the form */
+    ngx_str_t                    f_user;
+    ngx_str_t                    f_password;
+    ngx_str_t                    f_new;
+    ngx_str_t                    f_new2;
+    ngx_str_t                    f_next;
+    ngx_str_t                    f_csrf;
+
+    /* a password check in progress */
+    ngx_str_t                    stored;
+    ngx_str_t                    initial;
+    u_char                       resid[NGX_HTTP_ECODOC_RESID_LEN];
+    u_char                       token[NGX_HTTP_ECODOC_TOKEN_LEN];
+    u_char                       new_sid[NGX_HTTP_ECODOC_SID_LEN];
+    char                         new_hash[ECODOC_PASSWD_LEN];
+    ngx_int_t                    verified;       /* 1, 0, or -1 error */
+    ngx_uint_t                   tries;
+
+    ngx_event_t                  redis_timer;
+    void                        *redis_cmd;
+    ngx_event_t                  retry;
+
+    unsigned                     waiting:1;
+    unsigned                     done:1;
+    unsigned                     hashing:1;
+};
+
+
+extern ngx_module_t  ngx_http_ecodoc_module;
+
+
+/* ngx_http_ecodoc_module.c */
+ngx_http_ecodoc_ctx_t *ngx_http_ecodoc_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp);
+
+/* ngx_http_ecodoc_scripts.c */
+extern char *ngx_http_ecodoc_scripts[];
+
+/* ngx_http_ecodoc_redis.c */
+ngx_int_t ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle);
+void ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ecodoc_redis_handler_pt handler);
+void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
+ngx_int_t ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
+    ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra);
+
+/* ngx_http_ecodoc_session.c */
+void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid);
+ngx_int_t ngx_http_ecodoc_session_new(ngx_http_ecodoc_ctx_t *ctx);
+ngx_int_t ngx_http_ecodoc_session_set_cookie(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_flag_t clear);
+ngx_int_t ngx_http_ecodoc_csrf_make(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_str_t *token);
+ngx_int_t ngx_http_ecodoc_csrf_check(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+ngx_int_t ngx_http_ecodoc_random_hex(u_char *dst, size_t len);
+
+/* ngx_http_ecodoc_password.c */
+ngx_int_t ngx_http_ecodoc_password_check(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_event_handler_pt done);
+ngx_int_t ngx_http_ecodoc_password_policy(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_str_t *error);
+char *ngx_http_ecodoc_password_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_ecodoc_pages.c */
+ngx_int_t ngx_http_ecodoc_pages_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ecodoc_gate_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg);
+ngx_int_t ngx_http_ecodoc_redirect(ngx_http_request_t *r, ngx_str_t *to,
+    ngx_str_t *args);
+ngx_uint_t ngx_http_ecodoc_lang(ngx_http_request_t *r);
+char *ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+
+/* the gate's messages shared with the pages (index into the page texts) */
+
+typedef enum {
+    NGX_HTTP_ECODOC_MSG_NO_CERT = 0,
+    NGX_HTTP_ECODOC_MSG_REVOKED,
+    NGX_HTTP_ECODOC_MSG_LOCKED,
+    NGX_HTTP_ECODOC_MSG_UNAVAILABLE,
+    NGX_HTTP_ECODOC_MSG_NOT_SIGNED_UP,
+    NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED,
+    NGX_HTTP_ECODOC_MSG_CHANGE_REQUIRED
+} ngx_http_ecodoc_gate_msg_e;
+
+
+#endif /* _NGX_HTTP_ECODOC_H_INCLUDED_ */

@@ -1,0 +1,972 @@
+/*
+ * ngx_http_ecodoc_module: directives, configuration, variables, the removal
+ * of client-sent identity headers and the access-phase gate.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "ngx_http_ecodoc.h"
+
+
+static ngx_int_t ngx_http_ecodoc_strip_headers(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ecodoc_gate_handler(ngx_http_request_t *r);
+static void ngx_http_ecodoc_gate_done(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+static void ngx_http_ecodoc_ctx_cleanup(void *data);
+static void ngx_http_ecodoc_fp_free(void *parent, void *ptr,
+    CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
+
+static ngx_int_t ngx_http_ecodoc_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ecodoc_add_variables(ngx_conf_t *cf);
+static void *ngx_http_ecodoc_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ecodoc_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ecodoc_scrypt(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ecodoc_pages(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ecodoc_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ecodoc_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ecodoc_exit_process(ngx_cycle_t *cycle);
+
+
+static int  ngx_http_ecodoc_fp_index = -1;
+
+
+static ngx_command_t  ngx_http_ecodoc_commands[] = {
+
+    { ngx_string("ecodoc"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, gate),
+      NULL },
+
+    { ngx_string("ecodoc_pages"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ecodoc_pages,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_pages_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, pages_uri),
+      NULL },
+
+    { ngx_string("ecodoc_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ecodoc_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_redis_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, redis_password),
+      NULL },
+
+    { ngx_string("ecodoc_redis_database"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, redis_db),
+      NULL },
+
+    { ngx_string("ecodoc_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("ecodoc_redis_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, prefix),
+      NULL },
+
+    { ngx_string("ecodoc_max_failures"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, max_failures),
+      NULL },
+
+    { ngx_string("ecodoc_session_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, session_timeout),
+      NULL },
+
+    { ngx_string("ecodoc_session_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, session_lifetime),
+      NULL },
+
+    { ngx_string("ecodoc_scrypt"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_ecodoc_scrypt,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("ecodoc_signup_subject_match"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, subject_match),
+      NULL },
+
+    { ngx_string("ecodoc_password_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, password_min_length),
+      NULL },
+
+    { ngx_string("ecodoc_password_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ecodoc_password_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_forgot_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, forgot_url),
+      NULL },
+
+    { ngx_string("ecodoc_template"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ecodoc_template,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ecodoc_module_ctx = {
+    ngx_http_ecodoc_add_variables,         /* preconfiguration */
+    ngx_http_ecodoc_init,                  /* postconfiguration */
+
+    ngx_http_ecodoc_create_main_conf,      /* create main configuration */
+    ngx_http_ecodoc_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ecodoc_create_loc_conf,       /* create location configuration */
+    ngx_http_ecodoc_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ecodoc_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ecodoc_module_ctx,           /* module context */
+    ngx_http_ecodoc_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ecodoc_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ecodoc_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_ecodoc_vars[] = {
+
+    { ngx_string("ecodoc_user"), NULL, ngx_http_ecodoc_variable,
+      offsetof(ngx_http_ecodoc_ctx_t, user), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ecodoc_cert_fingerprint"), NULL, ngx_http_ecodoc_variable,
+      offsetof(ngx_http_ecodoc_ctx_t, fp), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/*
+ * Removes every header a backend could read as X-Ecodoc-*: any case, and
+ * '_' or '.' in place of '-', since many backends fold those together.
+ */
+
+static ngx_int_t
+ngx_http_ecodoc_strip_headers(ngx_http_request_t *r)
+{
+    u_char            c;
+    ngx_uint_t        i, j, n, strip;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    static u_char     prefix[] = "x-ecodoc-";
+
+    strip = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len < sizeof(prefix) - 1) {
+            continue;
+        }
+
+        for (j = 0; j < sizeof(prefix) - 1; j++) {
+            c = ngx_tolower(h[i].key.data[j]);
+
+            if (c == '_' || c == '.') {
+                c = '-';
+            }
+
+            if (c != prefix[j]) {
+                break;
+            }
+        }
+
+        if (j == sizeof(prefix) - 1) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ecodoc: dropped client header \"%V\"", &h[i].key);
+            h[i].hash = 0;
+            strip++;
+        }
+    }
+
+    if (strip == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* rebuild the list without them: upstream modules send every entry */
+
+    n = 0;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0) {
+                continue;
+            }
+
+            nh = ngx_list_push(&headers);
+            if (nh == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *nh = h[i];
+        }
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_DECLINED;
+}
+
+
+ngx_http_ecodoc_ctx_t *
+ngx_http_ecodoc_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_ecodoc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ecodoc_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ecodoc_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_str_set(&ctx->sid, "");
+    ctx->lang = ngx_http_ecodoc_lang(r);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ecodoc_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_ecodoc_ctx_cleanup(void *data)
+{
+    ngx_http_ecodoc_ctx_t  *ctx = data;
+
+    ngx_http_ecodoc_redis_cancel(ctx);
+
+    if (ctx->retry.timer_set) {
+        ngx_del_timer(&ctx->retry);
+    }
+}
+
+
+/*
+ * The SHA-256 fingerprint of the verified client certificate, computed once
+ * per TLS connection and kept with the SSL object (HTTP/2 streams share it).
+ */
+
+ngx_int_t
+ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp)
+{
+    u_char        *p;
+    X509          *cert;
+    unsigned int   len;
+    ngx_ssl_conn_t *ssl;
+    u_char         md[EVP_MAX_MD_SIZE];
+
+    if (r->connection->ssl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ssl = r->connection->ssl->connection;
+
+    p = SSL_get_ex_data(ssl, ngx_http_ecodoc_fp_index);
+
+    if (p == NULL) {
+        if (SSL_get_verify_result(ssl) != X509_V_OK) {
+            return NGX_DECLINED;
+        }
+
+        cert = SSL_get_peer_certificate(ssl);
+        if (cert == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32) {
+            X509_free(cert);
+            ngx_ssl_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "ecodoc: X509_digest() failed");
+            return NGX_ERROR;
+        }
+
+        X509_free(cert);
+
+        p = OPENSSL_malloc(NGX_HTTP_ECODOC_FP_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(p, md, len);
+
+        if (SSL_set_ex_data(ssl, ngx_http_ecodoc_fp_index, p) != 1) {
+            OPENSSL_free(p);
+            return NGX_ERROR;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ecodoc: client certificate %*s",
+                       (size_t) NGX_HTTP_ECODOC_FP_LEN, p);
+    }
+
+    fp->data = p;
+    fp->len = NGX_HTTP_ECODOC_FP_LEN;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ecodoc_fp_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+    OPENSSL_free(ptr);
+}
+
+
+/* the access-phase gate: one Redis round trip per request */
+
+static ngx_int_t
+ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    args[3];
+    u_char                      *p;
+    ngx_http_ecodoc_ctx_t       *ctx;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+    ngx_http_ecodoc_main_conf_t *emcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    if (!elcf->gate || elcf->pages) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ecodoc_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->waiting) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->done) {
+        rc = ngx_http_ecodoc_gate_verdict(r, ctx);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        /* the answer is sent: end the request here, not in the phases */
+
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_ecodoc_fingerprint(r, &ctx->fp);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ecodoc: no verified client certificate");
+        ngx_str_set(&ctx->status, "nocert");
+        ctx->done = 1;
+        return ngx_http_ecodoc_gate_handler(r);
+    }
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    ngx_http_ecodoc_session_cookie(r, &ctx->sid);
+
+    p = ngx_pnalloc(r->pool, 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = ctx->sid;
+    args[1].data = p;
+    args[1].len = ngx_sprintf(p, "%T", emcf->session_timeout) - p;
+    args[2].data = p + NGX_TIME_T_LEN;
+    args[2].len = ngx_sprintf(args[2].data, "%T", emcf->session_lifetime)
+                  - args[2].data;
+
+    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
+                                   ngx_http_ecodoc_gate_done)
+        != NGX_OK)
+    {
+        ngx_str_set(&ctx->status, "error");
+        ctx->done = 1;
+        return ngx_http_ecodoc_gate_handler(r);
+    }
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_ecodoc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    ctx->waiting = 0;
+    ctx->done = 1;
+
+    if (ngx_http_ecodoc_reply_status(r->pool, reply, &ctx->status,
+                                     &ctx->user, 1)
+        != NGX_OK)
+    {
+        ngx_str_set(&ctx->status, "error");
+        ngx_str_null(&ctx->user);
+    }
+
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_str_t                    to, args;
+    ngx_uint_t                   browser, msg, status;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ecodoc gate: %V \"%V\"", &ctx->status, &ctx->user);
+
+    if (ngx_strcmp(ctx->status.data, "ok") == 0) {
+        return NGX_OK;
+    }
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+    browser = r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD);
+    ngx_str_null(&args);
+
+    to.len = elcf->pages_uri.len + sizeof("password") - 1;
+    to.data = ngx_pnalloc(r->pool, to.len);
+    if (to.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(to.data, elcf->pages_uri.data, elcf->pages_uri.len);
+
+    if (ngx_strcmp(ctx->status.data, "unbound") == 0) {
+        to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "signup", 6)
+                 - to.data;
+        msg = NGX_HTTP_ECODOC_MSG_NOT_SIGNED_UP;
+        status = NGX_HTTP_FORBIDDEN;
+
+    } else if (ngx_strcmp(ctx->status.data, "nosession") == 0) {
+        to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "login", 5)
+                 - to.data;
+        args = r->unparsed_uri;
+        msg = NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED;
+        status = NGX_HTTP_UNAUTHORIZED;
+
+    } else if (ngx_strcmp(ctx->status.data, "initial") == 0) {
+        to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "password", 8)
+                 - to.data;
+        msg = NGX_HTTP_ECODOC_MSG_CHANGE_REQUIRED;
+        status = NGX_HTTP_FORBIDDEN;
+
+    } else {
+        browser = 0;
+        status = NGX_HTTP_FORBIDDEN;
+
+        if (ngx_strcmp(ctx->status.data, "locked") == 0) {
+            msg = NGX_HTTP_ECODOC_MSG_LOCKED;
+
+        } else if (ngx_strcmp(ctx->status.data, "revoked") == 0) {
+            msg = NGX_HTTP_ECODOC_MSG_REVOKED;
+
+        } else if (ngx_strcmp(ctx->status.data, "nocert") == 0) {
+            msg = NGX_HTTP_ECODOC_MSG_NO_CERT;
+
+        } else {
+            msg = NGX_HTTP_ECODOC_MSG_UNAVAILABLE;
+            status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+
+    if (browser) {
+        return ngx_http_ecodoc_redirect(r, &to, &args);
+    }
+
+    return ngx_http_ecodoc_gate_page(r, ctx, status, msg);
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t              *s;
+    ngx_http_ecodoc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    if (ctx == NULL || !ctx->done
+        || ngx_strcmp(ctx->status.data, "ok") != 0)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((char *) ctx + data);
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ecodoc_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_ecodoc_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    emcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ecodoc_main_conf_t));
+    if (emcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     emcf->redis_host = { 0, NULL };
+     *     emcf->redis_password = { 0, NULL };
+     *     emcf->prefix = { 0, NULL };
+     *     emcf->thread_pool_name = { 0, NULL };
+     */
+
+    emcf->redis_port = NGX_CONF_UNSET;
+    emcf->redis_db = NGX_CONF_UNSET_UINT;
+    emcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    emcf->max_failures = NGX_CONF_UNSET_UINT;
+    emcf->session_timeout = NGX_CONF_UNSET;
+    emcf->session_lifetime = NGX_CONF_UNSET;
+    emcf->scrypt_ln = NGX_CONF_UNSET_UINT;
+
+    return emcf;
+}
+
+
+static char *
+ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t  *emcf = conf;
+
+    if (emcf->redis_port == NGX_CONF_UNSET) {
+        ngx_str_set(&emcf->redis_host, "127.0.0.1");
+        emcf->redis_port = 6379;
+    }
+
+    ngx_conf_init_uint_value(emcf->redis_db, 0);
+    ngx_conf_init_msec_value(emcf->redis_timeout, 1000);
+
+    if (emcf->prefix.data == NULL) {
+        ngx_str_set(&emcf->prefix, "ecodoc:");
+    }
+
+    ngx_conf_init_uint_value(emcf->max_failures, 6);
+    ngx_conf_init_value(emcf->session_timeout, 1800);
+    ngx_conf_init_value(emcf->session_lifetime, 8 * 3600);
+
+    if (emcf->scrypt_ln == NGX_CONF_UNSET_UINT) {
+        emcf->scrypt_ln = ECODOC_SCRYPT_LN;
+        emcf->scrypt_r = ECODOC_SCRYPT_R;
+        emcf->scrypt_p = ECODOC_SCRYPT_P;
+    }
+
+    if (emcf->max_failures == 0 || emcf->max_failures > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_max_failures\" must be 1..100");
+        return NGX_CONF_ERROR;
+    }
+
+    if (emcf->thread_pool_name.data == NULL) {
+        ngx_str_set(&emcf->thread_pool_name, "default");
+    }
+
+    emcf->thread_pool = ngx_thread_pool_add(cf, &emcf->thread_pool_name);
+    if (emcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (RAND_bytes(emcf->secret, sizeof(emcf->secret)) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "RAND_bytes() failed");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ecodoc_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    elcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ecodoc_loc_conf_t));
+    if (elcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     elcf->pages = 0;
+     *     elcf->pages_uri = { 0, NULL };
+     *     elcf->forgot_url = { 0, NULL };
+     *     elcf->template = { 0, NULL };
+     */
+
+    elcf->gate = NGX_CONF_UNSET;
+    elcf->subject_match = NGX_CONF_UNSET;
+    elcf->password_min_length = NGX_CONF_UNSET_UINT;
+    elcf->password_rules = NGX_CONF_UNSET_PTR;
+
+    return elcf;
+}
+
+
+static char *
+ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ecodoc_loc_conf_t  *prev = parent;
+    ngx_http_ecodoc_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->gate, prev->gate, 0);
+    ngx_conf_merge_str_value(conf->pages_uri, prev->pages_uri, "/ecodoc/");
+    ngx_conf_merge_value(conf->subject_match, prev->subject_match, 1);
+    ngx_conf_merge_uint_value(conf->password_min_length,
+                              prev->password_min_length, 12);
+    ngx_conf_merge_ptr_value(conf->password_rules, prev->password_rules,
+                             NULL);
+    ngx_conf_merge_str_value(conf->forgot_url, prev->forgot_url, "");
+    ngx_conf_merge_str_value(conf->template, prev->template, "");
+
+    if (conf->pages_uri.len == 0
+        || conf->pages_uri.data[0] != '/'
+        || conf->pages_uri.data[conf->pages_uri.len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_pages_uri\" must start and end with "
+                           "\"/\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->password_min_length > ECODOC_PASSWD_MAX_INPUT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_password_min_length\" is too large");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t *emcf = conf;
+
+    u_char     *colon;
+    ngx_str_t  *value;
+
+    if (emcf->redis_port != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len == 5) {
+            return "has an empty unix socket path";
+        }
+
+        emcf->redis_host.data = value[1].data + 5;
+        emcf->redis_host.len = value[1].len - 5;
+        emcf->redis_port = 0;
+        return NGX_CONF_OK;
+    }
+
+    colon = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+
+    if (colon == NULL) {
+        emcf->redis_host = value[1];
+        emcf->redis_port = 6379;
+        return NGX_CONF_OK;
+    }
+
+    emcf->redis_host.data = value[1].data;
+    emcf->redis_host.len = colon - value[1].data;
+    emcf->redis_port = ngx_atoi(colon + 1,
+                                value[1].data + value[1].len - colon - 1);
+
+    if (emcf->redis_host.len == 0
+        || emcf->redis_port < 1 || emcf->redis_port > 65535)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Redis address \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* hiredis wants a C string; value strings are NUL-terminated */
+
+    emcf->redis_host.data = ngx_pstrdup(cf->pool, &emcf->redis_host);
+    if (emcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ecodoc_scrypt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t *emcf = conf;
+
+    ngx_int_t   ln, rr, p;
+    ngx_str_t  *value;
+
+    if (emcf->scrypt_ln != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ln = ngx_atoi(value[1].data, value[1].len);
+    rr = ngx_atoi(value[2].data, value[2].len);
+    p = ngx_atoi(value[3].data, value[3].len);
+
+    if (ln < 10 || ln > 22 || rr < 1 || rr > 32 || p < 1 || p > 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid scrypt parameters: log2(N) must be "
+                           "10..22, r 1..32, p 1..16");
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->scrypt_ln = ln;
+    emcf->scrypt_r = rr;
+    emcf->scrypt_p = p;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ecodoc_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_loc_conf_t *elcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (elcf->pages) {
+        return "is duplicate";
+    }
+
+    elcf->pages = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ecodoc_pages_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ecodoc_strip_headers;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ecodoc_gate_handler;
+
+    if (ngx_http_ecodoc_fp_index == -1) {
+        ngx_http_ecodoc_fp_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+                                                      ngx_http_ecodoc_fp_free);
+        if (ngx_http_ecodoc_fp_index == -1) {
+            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                          "SSL_get_ex_new_index() failed");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_ecodoc_redis_init(cycle);
+}
+
+
+static void
+ngx_http_ecodoc_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ecodoc_redis_exit(cycle);
+}

@@ -1,0 +1,619 @@
+/*
+ * The Redis client: one hiredis async connection per worker on nginx's event
+ * loop, with per-command timers, reconnection with backoff and EVALSHA.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/async.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_ecodoc.h"
+
+
+#define NGX_HTTP_ECODOC_BACKOFF_MIN   100
+#define NGX_HTTP_ECODOC_BACKOFF_MAX   2000
+#define NGX_HTTP_ECODOC_ARGS_MAX      16
+
+
+typedef struct {
+    ngx_http_request_t                *request;   /* NULL once abandoned */
+    ngx_http_ecodoc_ctx_t             *ctx;
+    ngx_http_ecodoc_redis_handler_pt   handler;
+} ngx_http_ecodoc_redis_cmd_t;
+
+
+typedef struct {
+    redisAsyncContext                 *ac;
+    ngx_http_ecodoc_main_conf_t       *conf;
+    ngx_log_t                         *log;
+    ngx_msec_t                         backoff;
+    ngx_msec_t                         next_try;
+    char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
+} ngx_http_ecodoc_redis_t;
+
+
+static ngx_int_t ngx_http_ecodoc_redis_connect(void);
+static void ngx_http_ecodoc_redis_drop(const char *why);
+static void ngx_http_ecodoc_redis_failed(void);
+static void ngx_http_ecodoc_redis_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ecodoc_redis_disconnected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_ecodoc_redis_timeout(ngx_event_t *ev);
+static void ngx_http_ecodoc_redis_read(ngx_event_t *ev);
+static void ngx_http_ecodoc_redis_write(ngx_event_t *ev);
+static void ngx_http_ecodoc_redis_add_read(void *data);
+static void ngx_http_ecodoc_redis_del_read(void *data);
+static void ngx_http_ecodoc_redis_add_write(void *data);
+static void ngx_http_ecodoc_redis_del_write(void *data);
+static void ngx_http_ecodoc_redis_cleanup(void *data);
+
+
+static ngx_http_ecodoc_redis_t  ngx_http_ecodoc_redis;
+
+
+ngx_int_t
+ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
+{
+    size_t                        len;
+    ngx_uint_t                    i;
+    unsigned char                 md[SHA_DIGEST_LENGTH];
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return NGX_OK;
+    }
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ecodoc_module);
+
+    ngx_memzero(&ngx_http_ecodoc_redis, sizeof(ngx_http_ecodoc_redis_t));
+
+    ngx_http_ecodoc_redis.conf = emcf;
+    ngx_http_ecodoc_redis.log = cycle->log;
+    ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
+
+    for (i = 0; i < NGX_HTTP_ECODOC_SCRIPT_N; i++) {
+        len = ngx_strlen(ngx_http_ecodoc_scripts[i]);
+        SHA1((u_char *) ngx_http_ecodoc_scripts[i], len, md);
+        ngx_hex_dump((u_char *) ngx_http_ecodoc_redis.sha[i], md,
+                     SHA_DIGEST_LENGTH);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle)
+{
+    if (ngx_http_ecodoc_redis.ac) {
+        ngx_http_ecodoc_redis_drop("worker exits");
+    }
+}
+
+
+/*
+ * Sends EVALSHA of a script with the common arguments (prefix, time, client
+ * address, fingerprint) followed by args; the handler gets the reply, or
+ * NULL on timeout or a lost connection.  NGX_ERROR: Redis is unavailable.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ecodoc_redis_handler_pt handler)
+{
+    u_char                        now[NGX_TIME_T_LEN];
+    ngx_uint_t                    i, n;
+    const char                   *argv[NGX_HTTP_ECODOC_ARGS_MAX];
+    size_t                        argvlen[NGX_HTTP_ECODOC_ARGS_MAX];
+    ngx_http_ecodoc_ctx_t        *ctx;
+    ngx_http_ecodoc_redis_cmd_t  *cmd;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    emcf = ngx_http_ecodoc_redis.conf;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    if (ngx_http_ecodoc_redis.ac == NULL
+        && ngx_http_ecodoc_redis_connect() != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+    argv[n] = "EVALSHA";
+    argvlen[n++] = 7;
+    argv[n] = ngx_http_ecodoc_redis.sha[script];
+    argvlen[n++] = 40;
+    argv[n] = "0";
+    argvlen[n++] = 1;
+    argv[n] = (char *) emcf->prefix.data;
+    argvlen[n++] = emcf->prefix.len;
+    argv[n] = (char *) now;
+    argvlen[n++] = ngx_sprintf(now, "%T", ngx_time()) - now;
+    argv[n] = (char *) r->connection->addr_text.data;
+    argvlen[n++] = r->connection->addr_text.len;
+    argv[n] = (char *) ctx->fp.data;
+    argvlen[n++] = ctx->fp.len;
+
+    for (i = 0; i < nargs && n < NGX_HTTP_ECODOC_ARGS_MAX; i++) {
+        argv[n] = (char *) args[i].data;
+        argvlen[n++] = args[i].len;
+    }
+
+    cmd = ngx_alloc(sizeof(ngx_http_ecodoc_redis_cmd_t), r->connection->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->request = r;
+    cmd->ctx = ctx;
+    cmd->handler = handler;
+
+    if (redisAsyncCommandArgv(ngx_http_ecodoc_redis.ac,
+                              ngx_http_ecodoc_redis_reply, cmd, (int) n,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(cmd);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ecodoc: Redis command not queued");
+        return NGX_ERROR;
+    }
+
+    ctx->redis_cmd = cmd;
+
+    ctx->redis_timer.handler = ngx_http_ecodoc_redis_timeout;
+    ctx->redis_timer.data = r;
+    ctx->redis_timer.log = r->connection->log;
+    ngx_add_timer(&ctx->redis_timer, emcf->redis_timeout);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_http_ecodoc_redis_cmd_t  *cmd;
+
+    cmd = ctx->redis_cmd;
+
+    if (cmd) {
+        cmd->request = NULL;
+        ctx->redis_cmd = NULL;
+    }
+
+    if (ctx->redis_timer.timer_set) {
+        ngx_del_timer(&ctx->redis_timer);
+    }
+}
+
+
+/*
+ * A script's reply is an array of strings, the first being the verdict;
+ * copies the verdict and up to nextra further strings to the request pool.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
+    ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra)
+{
+    size_t       i;
+    redisReply  *e;
+    ngx_str_t   *s;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+        if (e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < reply->elements && i <= nextra; i++) {
+        e = reply->element[i];
+        s = (i == 0) ? status : &extra[i - 1];
+
+        s->len = e->len;
+        s->data = ngx_pnalloc(pool, e->len + 1);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, e->str, e->len);
+        s->data[e->len] = '\0';
+    }
+
+    for ( /* void */ ; i <= nextra; i++) {
+        ngx_str_null(&extra[i - 1]);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_redis_connect(void)
+{
+    ngx_uint_t                    i;
+    const char                   *argv[3];
+    size_t                        argvlen[3];
+    u_char                        db[NGX_INT_T_LEN];
+    redisAsyncContext            *ac;
+    ngx_connection_t             *c;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    if (ngx_current_msec < ngx_http_ecodoc_redis.next_try) {
+        return NGX_ERROR;
+    }
+
+    emcf = ngx_http_ecodoc_redis.conf;
+
+    if (emcf->redis_port == 0) {
+        ac = redisAsyncConnectUnix((char *) emcf->redis_host.data);
+
+    } else {
+        ac = redisAsyncConnect((char *) emcf->redis_host.data,
+                               (int) emcf->redis_port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: cannot allocate a Redis connection");
+        ngx_http_ecodoc_redis_failed();
+        return NGX_ERROR;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: Redis connect to %V:%i failed: %s",
+                      &emcf->redis_host, emcf->redis_port, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_ecodoc_redis_failed();
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(ac->c.fd, ngx_http_ecodoc_redis.log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_ecodoc_redis_failed();
+        return NGX_ERROR;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_ecodoc_redis_read;
+    c->write->handler = ngx_http_ecodoc_redis_write;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_ecodoc_redis_add_read;
+    ac->ev.delRead = ngx_http_ecodoc_redis_del_read;
+    ac->ev.addWrite = ngx_http_ecodoc_redis_add_write;
+    ac->ev.delWrite = ngx_http_ecodoc_redis_del_write;
+    ac->ev.cleanup = ngx_http_ecodoc_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_ecodoc_redis_connected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ecodoc_redis_disconnected);
+
+    ngx_http_ecodoc_redis.ac = ac;
+
+    /* queued now, sent once connected, answered before any EVALSHA */
+
+    if (emcf->redis_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) emcf->redis_password.data;
+        argvlen[1] = emcf->redis_password.len;
+        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
+                              argv, argvlen);
+    }
+
+    if (emcf->redis_db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (char *) db;
+        argvlen[1] = ngx_sprintf(db, "%ui", emcf->redis_db) - db;
+        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
+                              argv, argvlen);
+    }
+
+    for (i = 0; i < NGX_HTTP_ECODOC_SCRIPT_N; i++) {
+        argv[0] = "SCRIPT";
+        argvlen[0] = 6;
+        argv[1] = "LOAD";
+        argvlen[1] = 4;
+        argv[2] = ngx_http_ecodoc_scripts[i];
+        argvlen[2] = ngx_strlen(ngx_http_ecodoc_scripts[i]);
+        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup,
+                              ngx_http_ecodoc_redis.sha[i], 3, argv, argvlen);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_ecodoc_redis.log, 0,
+                   "ecodoc: connecting to Redis %V:%i",
+                   &emcf->redis_host, emcf->redis_port);
+
+    return NGX_OK;
+}
+
+
+/* closes the connection; every pending command's handler gets NULL */
+
+static void
+ngx_http_ecodoc_redis_drop(const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_ecodoc_redis.ac;
+    if (ac == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_http_ecodoc_redis.log, 0,
+                  "ecodoc: closing the Redis connection: %s", why);
+
+    ngx_http_ecodoc_redis.ac = NULL;
+    ngx_http_ecodoc_redis_failed();
+
+    redisAsyncFree(ac);
+}
+
+
+static void
+ngx_http_ecodoc_redis_failed(void)
+{
+    ngx_http_ecodoc_redis.next_try = ngx_current_msec
+                                     + ngx_http_ecodoc_redis.backoff;
+
+    ngx_http_ecodoc_redis.backoff = ngx_min(ngx_http_ecodoc_redis.backoff * 2,
+                                            NGX_HTTP_ECODOC_BACKOFF_MAX);
+}
+
+
+static void
+ngx_http_ecodoc_redis_connected(const redisAsyncContext *ac, int status)
+{
+    if (status == REDIS_OK) {
+        ngx_log_error(NGX_LOG_INFO, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: connected to Redis");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                  "ecodoc: Redis connection failed: %s", ac->errstr);
+
+    /* hiredis frees the context after this callback */
+
+    if (ngx_http_ecodoc_redis.ac == ac) {
+        ngx_http_ecodoc_redis.ac = NULL;
+        ngx_http_ecodoc_redis_failed();
+    }
+}
+
+
+static void
+ngx_http_ecodoc_redis_disconnected(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: Redis connection lost: %s",
+                      ac->errstr ? ac->errstr : "closed");
+    }
+
+    if (ngx_http_ecodoc_redis.ac == ac) {
+        ngx_http_ecodoc_redis.ac = NULL;
+        ngx_http_ecodoc_redis_failed();
+    }
+}
+
+
+/* AUTH, SELECT and SCRIPT LOAD: anything but the expected answer drops */
+
+static void
+ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
+{
+    char        *expect = privdata;
+    redisReply  *reply = r;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if ((reply->type == REDIS_REPLY_STATUS
+         || reply->type == REDIS_REPLY_STRING)
+        && reply->len == strlen(expect)
+        && ngx_strncmp(reply->str, expect, reply->len) == 0)
+    {
+        if (expect == ngx_http_ecodoc_redis.sha[NGX_HTTP_ECODOC_SCRIPT_N - 1])
+        {
+            ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_http_ecodoc_redis.log, 0,
+                  "ecodoc: Redis refused the connection setup: %*s",
+                  (size_t) (reply->type == REDIS_REPLY_ERROR ? reply->len : 0),
+                  reply->str);
+
+    if (ngx_http_ecodoc_redis.ac == ac) {
+        ngx_http_ecodoc_redis_drop("setup refused");
+    }
+}
+
+
+static void
+ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                   *reply = r;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *req;
+    ngx_http_ecodoc_redis_cmd_t  *cmd = privdata;
+
+    req = cmd->request;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: Redis error: %*s", (size_t) reply->len,
+                      reply->str);
+
+        if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+            && ngx_http_ecodoc_redis.ac == ac)
+        {
+            ngx_http_ecodoc_redis_drop("scripts were flushed");
+        }
+
+        reply = NULL;
+    }
+
+    if (req) {
+        c = req->connection;
+
+        cmd->ctx->redis_cmd = NULL;
+
+        if (cmd->ctx->redis_timer.timer_set) {
+            ngx_del_timer(&cmd->ctx->redis_timer);
+        }
+
+        cmd->handler(req, reply);
+        ngx_http_run_posted_requests(c);
+    }
+
+    ngx_free(cmd);
+}
+
+
+static void
+ngx_http_ecodoc_redis_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_ecodoc_ctx_t        *ctx;
+    ngx_http_ecodoc_redis_cmd_t  *cmd;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+    cmd = ctx->redis_cmd;
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0, "ecodoc: Redis timed out");
+
+    if (cmd) {
+        ctx->redis_cmd = NULL;
+        cmd->request = NULL;
+        cmd->handler(r, NULL);
+    }
+
+    ngx_http_ecodoc_redis_drop("timeout");
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ecodoc_redis_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_ecodoc_redis_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_http_ecodoc_redis_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "ecodoc: cannot watch the Redis connection");
+        }
+    }
+}
+
+
+static void
+ngx_http_ecodoc_redis_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_ecodoc_redis_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "ecodoc: cannot watch the Redis connection");
+        }
+    }
+}
+
+
+static void
+ngx_http_ecodoc_redis_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis closes the socket itself right after this */
+
+static void
+ngx_http_ecodoc_redis_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    ngx_http_ecodoc_redis_del_read(c);
+    ngx_http_ecodoc_redis_del_write(c);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}

@@ -1,0 +1,318 @@
+/*
+ * Sessions and form tokens: the __Host- cookie and its 256-bit token, the
+ * session ID stored in Redis (its hash), and HMAC tokens against forgery.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_ecodoc.h"
+
+
+#define NGX_HTTP_ECODOC_CSRF_TTL  3600
+
+
+static ngx_int_t ngx_http_ecodoc_token_valid(u_char *p, size_t len);
+static ngx_int_t ngx_http_ecodoc_csrf_mac(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, time_t t, u_char *out);
+
+
+/*
+ * Finds the session cookie among the Cookie headers: the first pair named
+ * __Host-ecodoc holding a well-formed token; anything else is ignored.
+ */
+
+void
+ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    u_char            *p, *end, *name, *eq, *val, *vend, *next;
+    ngx_uint_t         i;
+    ngx_table_elt_t  **h;
+    u_char             md[32];
+
+    static ngx_str_t   cookie = ngx_string(NGX_HTTP_ECODOC_COOKIE);
+
+    ngx_str_set(sid, "");
+
+    h = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        p = h[i]->value.data;
+        end = p + h[i]->value.len;
+
+        for ( /* void */ ; p < end; p = next + 1) {
+            next = ngx_strlchr(p, end, ';');
+            if (next == NULL) {
+                next = end;
+            }
+
+            while (p < next && *p == ' ') {
+                p++;
+            }
+
+            name = p;
+            eq = ngx_strlchr(p, next, '=');
+
+            if (eq == NULL || (size_t) (eq - name) != cookie.len
+                || ngx_strncmp(name, cookie.data, cookie.len) != 0)
+            {
+                continue;
+            }
+
+            val = eq + 1;
+            vend = next;
+
+            while (vend > val && vend[-1] == ' ') {
+                vend--;
+            }
+
+            if (ngx_http_ecodoc_token_valid(val, vend - val) != NGX_OK) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "ecodoc: ignored a malformed session cookie");
+                continue;
+            }
+
+            sid->data = ngx_pnalloc(r->pool, NGX_HTTP_ECODOC_SID_LEN);
+            if (sid->data == NULL) {
+                ngx_str_set(sid, "");
+                return;
+            }
+
+            EVP_Digest(val, NGX_HTTP_ECODOC_TOKEN_LEN, md, NULL,
+                       EVP_sha256(), NULL);
+            ngx_hex_dump(sid->data, md, sizeof(md));
+            sid->len = NGX_HTTP_ECODOC_SID_LEN;
+
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_token_valid(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len != NGX_HTTP_ECODOC_TOKEN_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a new 256-bit token for the cookie, and its hash, the session ID */
+
+ngx_int_t
+ngx_http_ecodoc_session_new(ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_str_t  src, dst;
+    u_char     raw[32], md[32];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    src.data = raw;
+    src.len = sizeof(raw);
+    dst.data = ctx->token;
+
+    ngx_encode_base64url(&dst, &src);
+
+    if (dst.len != NGX_HTTP_ECODOC_TOKEN_LEN) {
+        return NGX_ERROR;
+    }
+
+    EVP_Digest(ctx->token, NGX_HTTP_ECODOC_TOKEN_LEN, md, NULL, EVP_sha256(),
+               NULL);
+    ngx_hex_dump(ctx->new_sid, md, sizeof(md));
+
+    OPENSSL_cleanse(raw, sizeof(raw));
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ecodoc_session_set_cookie(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_flag_t clear)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    static u_char     attrs[] = "; Path=/; Secure; HttpOnly; SameSite=Strict";
+    static u_char     expire[] = "; Max-Age=0";
+
+    len = sizeof(NGX_HTTP_ECODOC_COOKIE "=") - 1 + NGX_HTTP_ECODOC_TOKEN_LEN
+          + sizeof(attrs) - 1 + sizeof(expire) - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Set-Cookie");
+    h->value.data = p;
+
+    p = ngx_cpymem(p, NGX_HTTP_ECODOC_COOKIE "=",
+                   sizeof(NGX_HTTP_ECODOC_COOKIE "=") - 1);
+
+    if (!clear) {
+        p = ngx_cpymem(p, ctx->token, NGX_HTTP_ECODOC_TOKEN_LEN);
+    }
+
+    p = ngx_cpymem(p, attrs, sizeof(attrs) - 1);
+
+    if (clear) {
+        p = ngx_cpymem(p, expire, sizeof(expire) - 1);
+    }
+
+    h->value.len = p - h->value.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Form tokens: "<time in hex>.<HMAC-SHA256(secret, fingerprint, session,
+ * time)>", so a token only works with this certificate and this cookie.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_csrf_make(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_str_t *token)
+{
+    u_char     *p;
+    ngx_str_t   src, dst;
+    u_char      mac[32];
+
+    if (ngx_http_ecodoc_csrf_mac(r, ctx, ngx_time(), mac) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1 + 44);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    token->data = p;
+    p = ngx_sprintf(p, "%xT.", ngx_time());
+
+    src.data = mac;
+    src.len = sizeof(mac);
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    token->len = p + dst.len - token->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ecodoc_csrf_check(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    u_char     *dot;
+    time_t      t;
+    ngx_str_t   src, dst;
+    u_char      mac[32], want[44];
+
+    src = ctx->f_csrf;
+
+    dot = ngx_strlchr(src.data, src.data + src.len, '.');
+    if (dot == NULL || dot == src.data || dot - src.data > 16) {
+        return NGX_DECLINED;
+    }
+
+    t = ngx_hextoi(src.data, dot - src.data);
+
+    if (t == NGX_ERROR || t > ngx_time() + 60
+        || ngx_time() - t > NGX_HTTP_ECODOC_CSRF_TTL)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ecodoc_csrf_mac(r, ctx, t, mac) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    src.data = mac;
+    src.len = sizeof(mac);
+    dst.data = want;
+    ngx_encode_base64url(&dst, &src);
+
+    if ((size_t) (ctx->f_csrf.data + ctx->f_csrf.len - dot - 1) != dst.len
+        || CRYPTO_memcmp(dot + 1, want, dst.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_csrf_mac(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    time_t t, u_char *out)
+{
+    u_char                       *p;
+    unsigned int                  len;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+    u_char                        msg[NGX_HTTP_ECODOC_FP_LEN
+                                      + NGX_HTTP_ECODOC_SID_LEN
+                                      + NGX_TIME_T_LEN + 2];
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    p = ngx_cpymem(msg, ctx->fp.data, ctx->fp.len);
+    *p++ = '|';
+    p = ngx_cpymem(p, ctx->sid.data, ctx->sid.len);
+    *p++ = '|';
+    p = ngx_sprintf(p, "%T", t);
+
+    if (HMAC(EVP_sha256(), emcf->secret, sizeof(emcf->secret), msg, p - msg,
+             out, &len)
+        == NULL || len != 32)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ecodoc_random_hex(u_char *dst, size_t len)
+{
+    u_char  raw[32];
+
+    if (len > 2 * sizeof(raw) || RAND_bytes(raw, len / 2) != 1) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(dst, raw, len / 2);
+
+    return NGX_OK;
+}
