@@ -466,7 +466,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     if (ctx->done) {
         rc = ngx_http_ecodoc_gate_verdict(r, ctx);
 
-        if (rc == NGX_OK) {
+        if (rc == NGX_DECLINED) {
             return NGX_OK;
         }
 
@@ -558,7 +558,7 @@ ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
                    "ecodoc gate: %V \"%V\"", &ctx->status, &ctx->user);
 
     if (ngx_strcmp(ctx->status.data, "ok") == 0) {
-        return NGX_OK;
+        return NGX_DECLINED;      /* let it through */
     }
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
@@ -817,8 +817,8 @@ ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ecodoc_main_conf_t *emcf = conf;
 
-    u_char     *colon;
     ngx_str_t  *value;
+    ngx_url_t   u;
 
     if (emcf->redis_port != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -831,39 +831,39 @@ ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "has an empty unix socket path";
         }
 
+        /* configuration strings are NUL-terminated, as hiredis wants */
+
         emcf->redis_host.data = value[1].data + 5;
         emcf->redis_host.len = value[1].len - 5;
         emcf->redis_port = 0;
         return NGX_CONF_OK;
     }
 
-    colon = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+    /* resolved now: hiredis would resolve a name blocking the worker */
 
-    if (colon == NULL) {
-        emcf->redis_host = value[1];
-        emcf->redis_port = 6379;
-        return NGX_CONF_OK;
-    }
+    ngx_memzero(&u, sizeof(ngx_url_t));
 
-    emcf->redis_host.data = value[1].data;
-    emcf->redis_host.len = colon - value[1].data;
-    emcf->redis_port = ngx_atoi(colon + 1,
-                                value[1].data + value[1].len - colon - 1);
+    u.url = value[1];
+    u.default_port = 6379;
 
-    if (emcf->redis_host.len == 0
-        || emcf->redis_port < 1 || emcf->redis_port > 65535)
-    {
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid Redis address \"%V\"", &value[1]);
+                           "invalid Redis address \"%V\": %s", &value[1],
+                           u.err ? u.err : "host not found");
         return NGX_CONF_ERROR;
     }
 
-    /* hiredis wants a C string; value strings are NUL-terminated */
-
-    emcf->redis_host.data = ngx_pstrdup(cf->pool, &emcf->redis_host);
+    emcf->redis_host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
     if (emcf->redis_host.data == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    emcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                         u.addrs[0].socklen,
+                                         emcf->redis_host.data,
+                                         NGX_SOCKADDR_STRLEN, 0);
+    emcf->redis_host.data[emcf->redis_host.len] = '\0';
+    emcf->redis_port = u.port;
 
     return NGX_CONF_OK;
 }

@@ -259,6 +259,10 @@ static ngx_http_ecodoc_field_t  ngx_http_ecodoc_no_fields[] = {
 
 
 static ngx_uint_t ngx_http_ecodoc_page_of(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ecodoc_session_check(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+static ngx_int_t ngx_http_ecodoc_password_change(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_form_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ecodoc_form_act(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
@@ -317,10 +321,8 @@ ngx_int_t
 ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    next, args[3];
+    ngx_str_t                    next;
     ngx_http_ecodoc_ctx_t       *ctx;
-    ngx_http_ecodoc_main_conf_t *emcf;
-    u_char                       num[2 * NGX_TIME_T_LEN];
 
     ctx = ngx_http_ecodoc_get_ctx(r);
     if (ctx == NULL) {
@@ -396,9 +398,28 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
         return ngx_http_ecodoc_form(r, ctx, NGX_HTTP_OK, 0, NULL, NULL);
     }
 
-    /* the password and logout pages need a session: ask the gate's script */
+    /* the password and logout pages need a session */
+
+    return ngx_http_ecodoc_session_check(r, ctx);
+}
+
+
+/* asks the gate's script whose session this is, for the pages needing one */
+
+static ngx_int_t
+ngx_http_ecodoc_session_check(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_str_t                    args[3];
+    ngx_http_ecodoc_main_conf_t *emcf;
+    u_char                      *num;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    num = ngx_pnalloc(r->pool, 2 * NGX_TIME_T_LEN);
+    if (num == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     args[0] = ctx->sid;
     args[1].data = num;
@@ -415,7 +436,9 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
                                        T_ERROR, MSG_UNAVAILABLE, 0);
     }
 
-    r->main->count++;
+    if (r->method != NGX_HTTP_POST) {
+        r->main->count++;     /* the POST has it from reading the body */
+    }
 
     return NGX_DONE;
 }
@@ -486,7 +509,17 @@ ngx_http_ecodoc_session_done(ngx_http_request_t *r, redisReply *reply)
     {
         ctx->user = user;
         ctx->initial = status;
-        rc = ngx_http_ecodoc_form(r, ctx, NGX_HTTP_OK, 0, NULL, NULL);
+
+        if (r->method == NGX_HTTP_POST) {
+            rc = ngx_http_ecodoc_password_change(r, ctx);
+
+            if (rc == NGX_DONE) {
+                return;
+            }
+
+        } else {
+            rc = ngx_http_ecodoc_form(r, ctx, NGX_HTTP_OK, 0, NULL, NULL);
+        }
 
     } else {
         rc = ngx_http_ecodoc_refusal(r, ctx, &status);
@@ -518,7 +551,7 @@ static ngx_int_t
 ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    body, detail;
+    ngx_str_t                    body;
     ngx_http_ecodoc_loc_conf_t  *elcf;
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
@@ -561,22 +594,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
         return NGX_DONE;
 
     case NGX_HTTP_ECODOC_PAGE_PASSWORD:
-        if (ctx->sid.len == 0) {
-            ngx_str_set(&detail, "nosession");
-            return ngx_http_ecodoc_refusal(r, ctx, &detail);
-        }
-
-        ngx_str_null(&detail);
-        rc = ngx_http_ecodoc_password_policy(r, ctx, &detail);
-
-        if (rc != 0) {
-            return ngx_http_ecodoc_form(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                        MSG_PW_MISMATCH + rc - 1,
-                                        rc == 3 ? "current" : "new",
-                                        &detail);
-        }
-
-        break;
+        return ngx_http_ecodoc_session_check(r, ctx);
 
     default: /* sign-up, login */
 
@@ -599,6 +617,36 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
                           "ecodoc: ignored an off-site \"next\"");
             ngx_str_null(&ctx->f_next);
         }
+    }
+
+    if (ngx_http_ecodoc_random_hex(ctx->resid, NGX_HTTP_ECODOC_RESID_LEN)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ecodoc_reserve(r, ctx);
+}
+
+
+/* the session is known: the policy first, then the current password */
+
+static ngx_int_t
+ngx_http_ecodoc_password_change(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  detail;
+
+    ngx_str_null(&detail);
+
+    ctx->f_user = ctx->user;
+    rc = ngx_http_ecodoc_password_policy(r, ctx, &detail);
+
+    if (rc != 0) {
+        return ngx_http_ecodoc_form(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                    MSG_PW_MISMATCH + rc - 1,
+                                    rc == 3 ? "current" : "new", &detail);
     }
 
     if (ngx_http_ecodoc_random_hex(ctx->resid, NGX_HTTP_ECODOC_RESID_LEN)
@@ -758,10 +806,6 @@ ngx_http_ecodoc_form_parse(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         {
             return NGX_ERROR;
         }
-    }
-
-    if (ctx->f_csrf.data == NULL) {
-        return NGX_ERROR;
     }
 
     return NGX_OK;
