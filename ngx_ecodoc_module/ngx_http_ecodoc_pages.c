@@ -85,8 +85,8 @@ enum {
 static const char  *ngx_http_ecodoc_text[MSG_N][2] = {
     { "クライアント証明書が必要です。証明書発行サイトで発行された証明書を"
       "選択してください。",
-      "A client certificate is required. Please choose the certificate "
-      "issued by the enrollment site." },
+      "Client certificate required: please choose the certificate issued "
+      "by the enrollment site." },
     { "この証明書は失効しています。管理者にご連絡ください。",
       "This certificate has been revoked. Please contact your "
       "administrator." },
@@ -567,6 +567,12 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     if (ngx_http_ecodoc_form_parse(r, ctx, &body) != NGX_OK) {
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_BAD_REQUEST, T_ERROR,
                                        MSG_MALFORMED, 0);
+    }
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD && ctx->sid.len == 0) {
+        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                       T_ERROR, MSG_LOGIN_REQUIRED,
+                                       A_TO_LOGIN);
     }
 
     if (ngx_http_ecodoc_same_origin(r) != NGX_OK

@@ -87,9 +87,12 @@ for my $case (sort keys %bad) {
     ok($r->{status} == 400 || $r->{status} == 409,
         "signup, user ID $case: refused (400, or 409 as the cert is bound)");
 }
-# the boundary: 64 characters is a valid (unknown) user ID
-$r = post_login('user=' . ('a' x 64) . '&password=whatever-123&csrf=TOKEN');
-is($r->{status}, 401, '64-char user ID: a valid ID, unknown user: 401');
+# the boundary: 64 characters is a valid user ID, so it is not a 400; alice's
+# certificate is not bound to it, which the login refuses like any other ID
+$r = post_login('user=' . ('a' x 64) . '&password=whatever-123&csrf=TOKEN',
+    lang => 'en');
+is($r->{status}, 403, '64-char user ID: valid, not bound to this cert: 403');
+like($r->{text}, qr/not registered for this user ID/, '... says why');
 
 is_deeply($t->user_record('alice'), $user_before, "alice's record untouched");
 is_deeply([sort @{ $t->redis_cmd('KEYS', $t->rkey('user:*')) }],
