@@ -67,6 +67,11 @@ typedef struct {
     time_t                       session_timeout;
     time_t                       session_lifetime;
 
+    /* the three as script arguments, formatted once */
+    ngx_str_t                    max_failures_arg;
+    ngx_str_t                    session_timeout_arg;
+    ngx_str_t                    session_lifetime_arg;
+
     ngx_uint_t                   scrypt_ln;
     ngx_uint_t                   scrypt_r;
     ngx_uint_t                   scrypt_p;
@@ -104,6 +109,7 @@ struct ngx_http_ecodoc_ctx_s {
 
     ngx_uint_t                   page;
     ngx_uint_t                   lang;           /* 0 ja, 1 en */
+    unsigned                     lang_known:1;
 
     /* the form */
     ngx_str_t                    f_user;

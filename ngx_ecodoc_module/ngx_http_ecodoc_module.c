@@ -342,7 +342,6 @@ ngx_http_ecodoc_get_ctx(ngx_http_request_t *r)
     cln->data = ctx;
 
     ngx_str_set(&ctx->sid, "");
-    ctx->lang = ngx_http_ecodoc_lang(r);
 
     ngx_http_set_ctx(r, ctx, ngx_http_ecodoc_module);
 
@@ -443,7 +442,6 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_str_t                    args[3];
-    u_char                      *p;
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_loc_conf_t  *elcf;
     ngx_http_ecodoc_main_conf_t *emcf;
@@ -494,17 +492,9 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 
     ngx_http_ecodoc_session_cookie(r, &ctx->sid);
 
-    p = ngx_pnalloc(r->pool, 2 * NGX_TIME_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     args[0] = ctx->sid;
-    args[1].data = p;
-    args[1].len = ngx_sprintf(p, "%T", emcf->session_timeout) - p;
-    args[2].data = p + NGX_TIME_T_LEN;
-    args[2].len = ngx_sprintf(args[2].data, "%T", emcf->session_lifetime)
-                  - args[2].data;
+    args[1] = emcf->session_timeout_arg;
+    args[2] = emcf->session_lifetime_arg;
 
     if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
                                    ngx_http_ecodoc_gate_done)
@@ -702,6 +692,8 @@ ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ecodoc_main_conf_t  *emcf = conf;
 
+    u_char  *p;
+
     if (emcf->redis_port == NGX_CONF_UNSET) {
         ngx_str_set(&emcf->redis_host, "127.0.0.1");
         emcf->redis_port = 6379;
@@ -729,6 +721,29 @@ ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"ecodoc_max_failures\" must be 1..100");
         return NGX_CONF_ERROR;
     }
+
+    if (emcf->session_timeout < 1 || emcf->session_lifetime < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "session timeouts must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_INT_T_LEN + 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->max_failures_arg.data = p;
+    p = ngx_sprintf(p, "%ui", emcf->max_failures);
+    emcf->max_failures_arg.len = p - emcf->max_failures_arg.data;
+
+    emcf->session_timeout_arg.data = p;
+    p = ngx_sprintf(p, "%T", emcf->session_timeout);
+    emcf->session_timeout_arg.len = p - emcf->session_timeout_arg.data;
+
+    emcf->session_lifetime_arg.data = p;
+    p = ngx_sprintf(p, "%T", emcf->session_lifetime);
+    emcf->session_lifetime_arg.len = p - emcf->session_lifetime_arg.data;
 
     if (emcf->thread_pool_name.data == NULL) {
         ngx_str_set(&emcf->thread_pool_name, "default");

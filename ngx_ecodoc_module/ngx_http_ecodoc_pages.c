@@ -304,7 +304,7 @@ static ngx_int_t ngx_http_ecodoc_send(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t title,
     ngx_http_ecodoc_out_t *content);
 static ngx_int_t ngx_http_ecodoc_out_init(ngx_http_request_t *r,
-    ngx_http_ecodoc_out_t *out, size_t size);
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_out_t *out, size_t size);
 static void ngx_http_ecodoc_put(ngx_http_ecodoc_out_t *out, const char *s);
 static void ngx_http_ecodoc_put_str(ngx_http_ecodoc_out_t *out, u_char *s,
     size_t len);
@@ -412,21 +412,12 @@ ngx_http_ecodoc_session_check(ngx_http_request_t *r,
 {
     ngx_str_t                    args[3];
     ngx_http_ecodoc_main_conf_t *emcf;
-    u_char                      *num;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    num = ngx_pnalloc(r->pool, 2 * NGX_TIME_T_LEN);
-    if (num == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     args[0] = ctx->sid;
-    args[1].data = num;
-    args[1].len = ngx_sprintf(num, "%T", emcf->session_timeout) - num;
-    args[2].data = num + NGX_TIME_T_LEN;
-    args[2].len = ngx_sprintf(args[2].data, "%T", emcf->session_lifetime)
-                  - args[2].data;
+    args[1] = emcf->session_timeout_arg;
+    args[2] = emcf->session_lifetime_arg;
 
     if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
                                    ngx_http_ecodoc_session_done)
@@ -1072,7 +1063,6 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 {
     ngx_str_t                    args[7];
     ngx_http_ecodoc_main_conf_t *emcf;
-    u_char                      *num;
 
     static ngx_str_t  modes[] = {
         ngx_null_string,
@@ -1083,23 +1073,15 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    num = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN);
-    if (num == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     args[0] = modes[ctx->page];
     args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
                                                          : ctx->f_user;
-    args[2].data = num;
-    args[2].len = ngx_sprintf(num, "%ui", emcf->max_failures) - num;
+    args[2] = emcf->max_failures_arg;
     args[3].data = ctx->resid;
     args[3].len = NGX_HTTP_ECODOC_RESID_LEN;
     ngx_str_set(&args[4], "1");
     args[5] = ctx->sid;
-    args[6].data = num + NGX_INT_T_LEN;
-    args[6].len = ngx_sprintf(args[6].data, "%T", emcf->session_lifetime)
-                  - args[6].data;
+    args[6] = emcf->session_lifetime_arg;
 
     if (ctx->page == NGX_HTTP_ECODOC_PAGE_SIGNUP && ctx->tries == 1) {
         ngx_str_set(&args[4], "0");
@@ -1197,7 +1179,6 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     ngx_str_t                    args[9];
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_main_conf_t *emcf;
-    u_char                      *num;
 
     static ngx_str_t  modes[] = {
         ngx_null_string,
@@ -1216,8 +1197,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    num = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN);
-    if (num == NULL || ngx_http_ecodoc_session_new(ctx) != NGX_OK) {
+    if (ngx_http_ecodoc_session_new(ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1225,8 +1205,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     args[0] = modes[ctx->page];
     args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
                                                          : ctx->f_user;
-    args[2].data = num;
-    args[2].len = ngx_sprintf(num, "%ui", emcf->max_failures) - num;
+    args[2] = emcf->max_failures_arg;
     args[3].data = ctx->resid;
     args[3].len = NGX_HTTP_ECODOC_RESID_LEN;
     ngx_str_set(&args[4], "e");
@@ -1240,9 +1219,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
 
     args[5].data = ctx->new_sid;
     args[5].len = NGX_HTTP_ECODOC_SID_LEN;
-    args[6].data = num + NGX_INT_T_LEN;
-    args[6].len = ngx_sprintf(args[6].data, "%T", emcf->session_timeout)
-                  - args[6].data;
+    args[6] = emcf->session_timeout_arg;
     args[7].data = (u_char *) ctx->new_hash;
     args[7].len = ngx_strlen(ctx->new_hash);
     args[8] = ctx->sid;
@@ -1498,13 +1475,11 @@ ngx_http_ecodoc_form(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     }
 
     if (ngx_http_ecodoc_csrf_make(r, ctx, &csrf) != NGX_OK
-        || ngx_http_ecodoc_out_init(r, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
+        || ngx_http_ecodoc_out_init(r, ctx, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    out.lang = ctx->lang;
 
     ngx_http_ecodoc_put(&out, "<p>");
     ngx_http_ecodoc_put_text(&out, intro);
@@ -1631,13 +1606,11 @@ ngx_http_ecodoc_message(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_out_init(r, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
+    if (ngx_http_ecodoc_out_init(r, ctx, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    out.lang = ctx->lang;
 
     ngx_http_ecodoc_put(&out, status == NGX_HTTP_OK
                               ? "<p class=\"done\" role=\"status\">"
@@ -1745,14 +1718,12 @@ ngx_http_ecodoc_send(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         layout.len = sizeof(ngx_http_ecodoc_layout) - 1;
     }
 
-    if (ngx_http_ecodoc_out_init(r, &out, layout.len
+    if (ngx_http_ecodoc_out_init(r, ctx, &out, layout.len
                                  + (content->pos - content->start) + 1024)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    out.lang = ctx->lang;
 
     p = layout.data;
     end = p + layout.len;
@@ -1842,10 +1813,17 @@ ngx_http_ecodoc_send(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_ecodoc_out_init(ngx_http_request_t *r, ngx_http_ecodoc_out_t *out,
-    size_t size)
+ngx_http_ecodoc_out_init(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_http_ecodoc_out_t *out, size_t size)
 {
     ngx_memzero(out, sizeof(ngx_http_ecodoc_out_t));
+
+    if (!ctx->lang_known) {
+        ctx->lang = ngx_http_ecodoc_lang(r);
+        ctx->lang_known = 1;
+    }
+
+    out->lang = ctx->lang;
 
     out->start = ngx_pnalloc(r->pool, size);
     if (out->start == NULL) {
