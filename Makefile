@@ -40,7 +40,7 @@ deps:
 	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
@@ -48,7 +48,7 @@ $(NGX_BUILD)/Makefile: config
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
 
-$(MODULE): $(NGX_BUILD)/Makefile $(MODULE_SRCS)
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 $(CA_TOOL): $(CA_SRCS)

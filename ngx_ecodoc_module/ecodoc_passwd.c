@@ -18,7 +18,8 @@
 
 #define ECODOC_SALT_LEN  16
 #define ECODOC_HASH_LEN  32
-#define ECODOC_LN_MAX    22      /* 2^22 * 128 * r bytes is plenty */
+#define ECODOC_LN_MAX    22
+#define ECODOC_SCRYPT_MAXMEM  ((uint64_t) 1 << 30)
 
 
 static const char  b64[] =
@@ -150,11 +151,17 @@ ecodoc_scrypt(const char *pw, size_t len, const unsigned char *salt,
 }
 
 
+/*
+ * Parameters come from stored strings too: a record must not make a thread
+ * allocate without bound, so 128 * N * r * p stays within 1 GiB.
+ */
+
 static int
 ecodoc_params_ok(unsigned ln, unsigned r, unsigned p)
 {
     return ln >= 1 && ln <= ECODOC_LN_MAX && r >= 1 && r <= 32
-           && p >= 1 && p <= 16;
+           && p >= 1 && p <= 16
+           && ((uint64_t) 128 << ln) * r * p <= ECODOC_SCRYPT_MAXMEM;
 }
 
 

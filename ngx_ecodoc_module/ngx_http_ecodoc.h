@@ -79,7 +79,7 @@ typedef struct {
     ngx_thread_pool_t           *thread_pool;
 
     u_char                       secret[32];     /* form tokens */
-    ngx_flag_t                   used;
+    ngx_flag_t                   pages_used;
 } ngx_http_ecodoc_main_conf_t;
 
 
@@ -133,6 +133,7 @@ struct ngx_http_ecodoc_ctx_s {
     void                        *redis_cmd;
     ngx_event_t                  retry;
 
+    unsigned                     subject_differs:1;
     unsigned                     waiting:1;
     unsigned                     done:1;
     unsigned                     hashing:1;

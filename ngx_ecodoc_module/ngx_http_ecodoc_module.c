@@ -524,10 +524,17 @@ ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
     ctx->waiting = 0;
     ctx->done = 1;
 
+    r->read_event_handler = ngx_http_block_reading;
+
+    /* a verdict that lets a request on must name its user */
+
     if (ngx_http_ecodoc_reply_status(r->pool, reply, &ctx->status,
                                      &ctx->user, 1)
-        != NGX_OK)
+        != NGX_OK
+        || (ctx->status.data[0] == 'o' && ctx->user.len == 0))
     {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ecodoc: no usable verdict from Redis");
         ngx_str_set(&ctx->status, "error");
         ngx_str_null(&ctx->user);
     }
@@ -749,9 +756,13 @@ ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&emcf->thread_pool_name, "default");
     }
 
-    emcf->thread_pool = ngx_thread_pool_add(cf, &emcf->thread_pool_name);
-    if (emcf->thread_pool == NULL) {
-        return NGX_CONF_ERROR;
+    /* only the pages hash passwords */
+
+    if (emcf->pages_used) {
+        emcf->thread_pool = ngx_thread_pool_add(cf, &emcf->thread_pool_name);
+        if (emcf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (RAND_bytes(emcf->secret, sizeof(emcf->secret)) != 1) {
@@ -922,13 +933,17 @@ ngx_http_ecodoc_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ecodoc_loc_conf_t *elcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ecodoc_main_conf_t  *emcf;
 
     if (elcf->pages) {
         return "is duplicate";
     }
 
     elcf->pages = 1;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ecodoc_module);
+    emcf->pages_used = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_ecodoc_pages_handler;

@@ -604,8 +604,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
             && elcf->subject_match
             && ngx_http_ecodoc_subject_is(r, &ctx->f_user) != NGX_OK)
         {
-            ctx->verified = 0;   /* tells the script the subject differs */
-            ctx->tries = 1;
+            ctx->subject_differs = 1;
         }
 
         if (ctx->f_next.len && ngx_http_ecodoc_next_ok(&ctx->f_next) != NGX_OK)
@@ -862,8 +861,9 @@ ngx_http_ecodoc_unescape(ngx_pool_t *pool, u_char *p, u_char *end,
 static ngx_int_t
 ngx_http_ecodoc_text_ok(ngx_str_t *s, size_t max)
 {
-    u_char    *p, *end;
-    uint32_t   c;
+    u_char      *p, *end;
+    uint32_t     c, min;
+    ngx_uint_t   n, i;
 
     if (s->len > max) {
         return NGX_DECLINED;
@@ -873,19 +873,45 @@ ngx_http_ecodoc_text_ok(ngx_str_t *s, size_t max)
     end = p + s->len;
 
     while (p < end) {
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7f) {
+        c = *p++;
+
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
                 return NGX_DECLINED;
             }
 
-            p++;
             continue;
         }
 
-        c = ngx_utf8_decode(&p, end - p);
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; c &= 0x1f; min = 0x80;
 
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
-            || (c >= 0x80 && c < 0xa0))
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; c &= 0x0f; min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; c &= 0x07; min = 0x10000;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        if ((size_t) (end - p) < n) {
+            return NGX_DECLINED;
+        }
+
+        for (i = 0; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return NGX_DECLINED;
+            }
+
+            c = c << 6 | (p[i] & 0x3f);
+        }
+
+        p += n;
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)
+            || c < 0xa0)
         {
             return NGX_DECLINED;
         }
@@ -1083,7 +1109,7 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     args[5] = ctx->sid;
     args[6] = emcf->session_lifetime_arg;
 
-    if (ctx->page == NGX_HTTP_ECODOC_PAGE_SIGNUP && ctx->tries == 1) {
+    if (ctx->subject_differs) {
         ngx_str_set(&args[4], "0");
     }
 
@@ -1114,23 +1140,26 @@ ngx_http_ecodoc_reserve_done(ngx_http_request_t *r, redisReply *reply)
         ngx_str_set(&status, "error");
     }
 
-    if (ngx_strcmp(status.data, "ok") == 0 && extra[0].len) {
+    if (ngx_strcmp(status.data, "ok") == 0) {
         ctx->stored = extra[0];
         ctx->initial = extra[1];
 
-        if (ngx_http_ecodoc_password_check(r, ctx, ngx_http_ecodoc_checked)
-            == NGX_OK)
+        if (ctx->stored.len
+            && ngx_http_ecodoc_password_check(r, ctx, ngx_http_ecodoc_checked)
+               == NGX_OK)
         {
             return;
         }
 
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ecodoc: cannot post a password check to the thread "
-                      "pool");
+                      "ecodoc: cannot check the password of \"%V\"",
+                      &ctx->f_user);
 
-        /* the reservation expires by itself */
+        /* gives the reservation back, counting nothing */
 
-        ngx_str_set(&status, "error");
+        ctx->verified = -1;
+        ngx_http_ecodoc_checked(r);
+        return;
     }
 
     if (ngx_strcmp(status.data, "busy") == 0
@@ -1176,7 +1205,7 @@ ngx_http_ecodoc_retry(ngx_event_t *ev)
 static void
 ngx_http_ecodoc_checked(ngx_http_request_t *r)
 {
-    ngx_str_t                    args[9];
+    ngx_str_t                    args[11];
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_main_conf_t *emcf;
 
@@ -1223,8 +1252,10 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     args[7].data = (u_char *) ctx->new_hash;
     args[7].len = ngx_strlen(ctx->new_hash);
     args[8] = ctx->sid;
+    args[9] = ctx->stored;
+    args[10] = emcf->session_lifetime_arg;
 
-    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_FINISH, args, 9,
+    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_FINISH, args, 11,
                                    ngx_http_ecodoc_finish_done)
         != NGX_OK)
     {
@@ -1362,6 +1393,7 @@ ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         { "subject", NGX_HTTP_FORBIDDEN, MSG_SUBJECT, "user" },
         { "wrong_cert", NGX_HTTP_FORBIDDEN, MSG_WRONG_CERT, "user" },
         { "busy", NGX_HTTP_SERVICE_UNAVAILABLE, MSG_BUSY, NULL },
+        { "changed", NGX_HTTP_SERVICE_UNAVAILABLE, MSG_BUSY, NULL },
         { NULL, 0, 0, NULL }
     };
 
@@ -1861,12 +1893,10 @@ ngx_http_ecodoc_put_html(ngx_http_ecodoc_out_t *out, u_char *s, size_t len)
 {
     size_t  n;
 
-    n = len + ngx_escape_html(NULL, s, len);
+    /* ngx_escape_html() counts '<', '>', '&' and '"'; we escape '\'' too */
 
-    /* ngx_escape_html() leaves quotes alone: attribute values need them */
-
-    n += 5 * ngx_http_ecodoc_count(s, len, '"')
-         + 4 * ngx_http_ecodoc_count(s, len, '\'');
+    n = len + ngx_escape_html(NULL, s, len)
+        + 4 * ngx_http_ecodoc_count(s, len, '\'');
 
     if ((size_t) (out->end - out->pos) < n) {
         out->overflow = 1;
@@ -2160,7 +2190,9 @@ ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_close_file(fd);
 
     if (n != (ssize_t) elcf->template.len
-        || ngx_strstr(elcf->template.data, "{{content}}") == NULL)
+        || ngx_strlcasestrn(elcf->template.data,
+                            elcf->template.data + elcf->template.len,
+                            (u_char *) "{{content}}", 11 - 1) == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "template \"%V\" must contain {{content}}", &name);

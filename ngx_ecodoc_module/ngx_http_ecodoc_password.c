@@ -122,8 +122,9 @@ ngx_http_ecodoc_password_done(ngx_event_t *ev)
 
     if (job->verified == -1) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "ecodoc: malformed stored password of \"%V\"",
-                      &ctx->f_user);
+                      "ecodoc: password of \"%V\" not checked: a malformed "
+                      "stored hash, parameters over the memory limit, or "
+                      "scrypt failed", &ctx->f_user);
     }
 
     if (job->hashed) {

@@ -15,7 +15,7 @@
 
 #define NGX_HTTP_ECODOC_BACKOFF_MIN   100
 #define NGX_HTTP_ECODOC_BACKOFF_MAX   2000
-#define NGX_HTTP_ECODOC_ARGS_MAX      16
+#define NGX_HTTP_ECODOC_ARGS_MAX      24
 
 
 typedef struct {
@@ -31,6 +31,7 @@ typedef struct {
     ngx_log_t                         *log;
     ngx_msec_t                         backoff;
     ngx_msec_t                         next_try;
+    ngx_uint_t                         ready;     /* the setup succeeded */
     char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
 } ngx_http_ecodoc_redis_t;
 
@@ -67,7 +68,7 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
     unsigned char                 md[SHA_DIGEST_LENGTH];
     ngx_http_ecodoc_main_conf_t  *emcf;
 
-    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
         return NGX_OK;
     }
 
@@ -100,7 +101,7 @@ ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle)
 
 
 /*
- * Sends EVALSHA of a script with the common arguments (prefix, time, client
+ * Sends EVALSHA of a script with the common arguments (prefix, client
  * address, fingerprint) followed by args; the handler gets the reply, or
  * NULL on timeout or a lost connection.  NGX_ERROR: Redis is unavailable.
  */
@@ -110,7 +111,6 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler)
 {
-    u_char                        now[NGX_TIME_T_LEN];
     ngx_uint_t                    i, n;
     const char                   *argv[NGX_HTTP_ECODOC_ARGS_MAX];
     size_t                        argvlen[NGX_HTTP_ECODOC_ARGS_MAX];
@@ -136,14 +136,18 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     argvlen[n++] = 1;
     argv[n] = (char *) emcf->prefix.data;
     argvlen[n++] = emcf->prefix.len;
-    argv[n] = (char *) now;
-    argvlen[n++] = ngx_sprintf(now, "%T", ngx_time()) - now;
     argv[n] = (char *) r->connection->addr_text.data;
     argvlen[n++] = r->connection->addr_text.len;
     argv[n] = (char *) ctx->fp.data;
     argvlen[n++] = ctx->fp.len;
 
-    for (i = 0; i < nargs && n < NGX_HTTP_ECODOC_ARGS_MAX; i++) {
+    if (n + nargs > NGX_HTTP_ECODOC_ARGS_MAX) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ecodoc: too many script arguments");
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nargs; i++) {
         argv[n] = (char *) args[i].data;
         argvlen[n++] = args[i].len;
     }
@@ -248,6 +252,7 @@ ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
 static ngx_int_t
 ngx_http_ecodoc_redis_connect(void)
 {
+    int                           rc;
     ngx_uint_t                    i;
     const char                   *argv[3];
     size_t                        argvlen[3];
@@ -310,6 +315,7 @@ ngx_http_ecodoc_redis_connect(void)
     redisAsyncSetDisconnectCallback(ac, ngx_http_ecodoc_redis_disconnected);
 
     ngx_http_ecodoc_redis.ac = ac;
+    rc = REDIS_OK;
 
     /* queued now, sent once connected, answered before any EVALSHA */
 
@@ -318,8 +324,8 @@ ngx_http_ecodoc_redis_connect(void)
         argvlen[0] = 4;
         argv[1] = (char *) emcf->redis_password.data;
         argvlen[1] = emcf->redis_password.len;
-        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
-                              argv, argvlen);
+        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
+                                    argv, argvlen);
     }
 
     if (emcf->redis_db) {
@@ -327,8 +333,8 @@ ngx_http_ecodoc_redis_connect(void)
         argvlen[0] = 6;
         argv[1] = (char *) db;
         argvlen[1] = ngx_sprintf(db, "%ui", emcf->redis_db) - db;
-        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
-                              argv, argvlen);
+        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
+                                    argv, argvlen);
     }
 
     for (i = 0; i < NGX_HTTP_ECODOC_SCRIPT_N; i++) {
@@ -338,8 +344,14 @@ ngx_http_ecodoc_redis_connect(void)
         argvlen[1] = 4;
         argv[2] = ngx_http_ecodoc_scripts[i];
         argvlen[2] = ngx_strlen(ngx_http_ecodoc_scripts[i]);
-        redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup,
-                              ngx_http_ecodoc_redis.sha[i], 3, argv, argvlen);
+        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup,
+                                    ngx_http_ecodoc_redis.sha[i], 3,
+                                    argv, argvlen);
+    }
+
+    if (rc != REDIS_OK) {
+        ngx_http_ecodoc_redis_drop("cannot queue the connection setup");
+        return NGX_ERROR;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_ecodoc_redis.log, 0,
@@ -375,6 +387,17 @@ ngx_http_ecodoc_redis_drop(const char *why)
 static void
 ngx_http_ecodoc_redis_failed(void)
 {
+    /*
+     * a connection that worked and then closed (Redis restarted, an idle
+     * timeout) is made again at once; failures to connect back off
+     */
+
+    if (ngx_http_ecodoc_redis.ready) {
+        ngx_http_ecodoc_redis.ready = 0;
+        ngx_http_ecodoc_redis.next_try = ngx_current_msec;
+        return;
+    }
+
     ngx_http_ecodoc_redis.next_try = ngx_current_msec
                                      + ngx_http_ecodoc_redis.backoff;
 
@@ -440,6 +463,7 @@ ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
         if (expect == ngx_http_ecodoc_redis.sha[NGX_HTTP_ECODOC_SCRIPT_N - 1])
         {
             ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
+            ngx_http_ecodoc_redis.ready = 1;
         }
 
         return;

@@ -11,12 +11,14 @@
 
 
 /*
- * Every script gets ARGV[1] key prefix, ARGV[2] unix time, ARGV[3] client
- * address, ARGV[4] certificate fingerprint; its own arguments follow.
+ * Every script gets ARGV[1] key prefix, ARGV[2] client address, ARGV[3]
+ * certificate fingerprint; its own arguments follow.  The time is Redis'
+ * own, so that nginx hosts with different clocks agree.
  */
 
 #define NGX_HTTP_ECODOC_LUA_PRELUDE                                          \
-    "local P, now, addr, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"\
+    "local P, addr, fp = ARGV[1], ARGV[2], ARGV[3]\n"                        \
+    "local now = tonumber(redis.call('TIME')[1])\n"                          \
                                                                              \
     "local function audit(ev, u, detail)\n"                                  \
     "  redis.call('XADD', P .. 'audit', 'MAXLEN', '~', '100000', '*',\n"     \
@@ -62,7 +64,7 @@
 
 static char  ngx_http_ecodoc_lua_gate[] =
     NGX_HTTP_ECODOC_LUA_PRELUDE
-    /* ARGV[5] session, ARGV[6] idle timeout, ARGV[7] lifetime */
+    /* ARGV[4] session, ARGV[5] idle timeout, ARGV[6] lifetime */
     "if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then\n"
     "  return {'revoked'}\n"
     "end\n"
@@ -71,9 +73,9 @@ static char  ngx_http_ecodoc_lua_gate[] =
     "local st = redis.call('HMGET', P .. 'user:' .. u, 'locked', 'initial')\n"
     "if not st[1] then return {'unbound'} end\n"
     "if st[1] ~= '0' then return {'locked', u} end\n"
-    "local k = session(ARGV[5], u, tonumber(ARGV[7]))\n"
+    "local k = session(ARGV[4], u, tonumber(ARGV[6]))\n"
     "if not k then return {'nosession', u} end\n"
-    "redis.call('EXPIRE', k, ARGV[6])\n"
+    "redis.call('EXPIRE', k, ARGV[5])\n"
     "if st[2] ~= '0' then return {'initial', u} end\n"
     "return {'ok', u}\n";
 
@@ -81,11 +83,11 @@ static char  ngx_http_ecodoc_lua_gate[] =
 static char  ngx_http_ecodoc_lua_reserve[] =
     NGX_HTTP_ECODOC_LUA_PRELUDE
     /*
-     * ARGV[5] signup|login|password, ARGV[6] user, ARGV[7] max failures,
-     * ARGV[8] reservation, ARGV[9] subject carries the user ('1'),
-     * ARGV[10] session, ARGV[11] session lifetime
+     * ARGV[4] signup|login|password, ARGV[5] user, ARGV[6] max failures,
+     * ARGV[7] reservation, ARGV[8] subject carries the user ('1'),
+     * ARGV[9] session, ARGV[10] session lifetime
      */
-    "local mode, u, max = ARGV[5], ARGV[6], tonumber(ARGV[7])\n"
+    "local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])\n"
     "local uk = P .. 'user:' .. u\n"
     "if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then\n"
     "  return {'revoked'}\n"
@@ -96,7 +98,7 @@ static char  ngx_http_ecodoc_lua_reserve[] =
     "    audit('signup_refused', u, 'certificate already bound to ' .. bound)\n"
     "    return {'cert_bound'}\n"
     "  end\n"
-    "  if ARGV[9] ~= '1' then\n"
+    "  if ARGV[8] ~= '1' then\n"
     "    audit('signup_refused', u, 'certificate subject is not the user ID')\n"
     "    return {'subject'}\n"
     "  end\n"
@@ -114,32 +116,39 @@ static char  ngx_http_ecodoc_lua_reserve[] =
     "  audit('signup_refused', u, 'user ID bound to another certificate')\n"
     "  return {'user_bound'}\n"
     "end\n"
-    "if mode == 'password' and not session(ARGV[10], u, tonumber(ARGV[11]))"
+    "if mode == 'password' and not session(ARGV[9], u, tonumber(ARGV[10]))"
     " then\n"
     "  return {'nosession'}\n"
     "end\n"
     "local f = tonumber(rec[3]) or max\n"
     "if rec[2] ~= '0' or f >= max then return {'locked'} end\n"
     "local pk = uk .. ':pending'\n"
-    "redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - 60)\n"
+    "redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - 120)\n"
     "if f + redis.call('ZCARD', pk) >= max then return {'busy'} end\n"
-    "redis.call('ZADD', pk, now, ARGV[8])\n"
-    "redis.call('EXPIRE', pk, 120)\n"
+    "redis.call('ZADD', pk, now, ARGV[7])\n"
+    "redis.call('EXPIRE', pk, 240)\n"
     "return {'ok', rec[1], rec[4] or '1'}\n";
 
 
 static char  ngx_http_ecodoc_lua_finish[] =
     NGX_HTTP_ECODOC_LUA_PRELUDE
     /*
-     * ARGV[5] mode, ARGV[6] user, ARGV[7] max failures, ARGV[8] reservation,
-     * ARGV[9] password right ('1'), ARGV[10] new session, ARGV[11] idle
-     * timeout, ARGV[12] new password hash, ARGV[13] the old session
+     * ARGV[4] mode, ARGV[5] user, ARGV[6] max failures, ARGV[7] reservation,
+     * ARGV[8] password right '1', wrong '0', not checked 'e', ARGV[9] new
+     * session, ARGV[10] idle timeout, ARGV[11] new password hash, ARGV[12]
+     * the old session, ARGV[13] the hash checked, ARGV[14] session lifetime
      */
-    "local mode, u, max = ARGV[5], ARGV[6], tonumber(ARGV[7])\n"
+    "local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])\n"
     "local uk = P .. 'user:' .. u\n"
-    "redis.call('ZREM', uk .. ':pending', ARGV[8])\n"
-    "if redis.call('EXISTS', uk) == 0 then return {'nouser'} end\n"
-    "if ARGV[9] ~= '1' then\n"
+    "redis.call('ZREM', uk .. ':pending', ARGV[7])\n"
+    "if ARGV[8] == 'e' then return {'error'} end\n"
+    /* reset or changed meanwhile: this check no longer means anything */
+    "if redis.call('HGET', uk, 'pw') ~= ARGV[13] then return {'changed'} end\n"
+    "if mode == 'password' and ARGV[8] == '1'\n"
+    "   and not session(ARGV[12], u, tonumber(ARGV[14])) then\n"
+    "  return {'nosession'}\n"
+    "end\n"
+    "if ARGV[8] ~= '1' then\n"
     "  local f = redis.call('HINCRBY', uk, 'failures', 1)\n"
     "  audit(mode .. '_failed', u, 'consecutive failures: ' .. f)\n"
     "  if f < max then return {'failed'} end\n"
@@ -166,34 +175,34 @@ static char  ngx_http_ecodoc_lua_finish[] =
     "end\n"
     "local initial = redis.call('HGET', uk, 'initial')\n"
     "if mode == 'password' then\n"
-    "  redis.call('HSET', uk, 'pw', ARGV[12], 'initial', '0', 'changed', now)\n"
+    "  redis.call('HSET', uk, 'pw', ARGV[11], 'initial', '0', 'changed', now)\n"
     "  end_sessions(u)\n"
     "  initial = '0'\n"
     "  audit('password_changed', u, '')\n"
     "else\n"
     "  audit('login', u, '')\n"
     "end\n"
-    "if ARGV[13] ~= '' then drop_session(ARGV[13]) end\n"
+    "if ARGV[12] ~= '' then drop_session(ARGV[12]) end\n"
     "local set = uk .. ':sessions'\n"
     "for _, sid in ipairs(redis.call('SMEMBERS', set)) do\n"
     "  if redis.call('EXISTS', P .. 'sess:' .. sid) == 0 then\n"
     "    redis.call('SREM', set, sid)\n"
     "  end\n"
     "end\n"
-    "local sk = P .. 'sess:' .. ARGV[10]\n"
+    "local sk = P .. 'sess:' .. ARGV[9]\n"
     "redis.call('HSET', sk, 'user', u, 'fp', fp, 'created', now)\n"
-    "redis.call('EXPIRE', sk, ARGV[11])\n"
-    "redis.call('SADD', set, ARGV[10])\n"
+    "redis.call('EXPIRE', sk, ARGV[10])\n"
+    "redis.call('SADD', set, ARGV[9])\n"
     "return {'ok', initial}\n";
 
 
 static char  ngx_http_ecodoc_lua_logout[] =
     NGX_HTTP_ECODOC_LUA_PRELUDE
-    /* ARGV[5] session */
-    "local k = P .. 'sess:' .. ARGV[5]\n"
+    /* ARGV[4] session */
+    "local k = P .. 'sess:' .. ARGV[4]\n"
     "local s = redis.call('HMGET', k, 'user', 'fp')\n"
     "if not s[1] or s[2] ~= fp then return {'nosession'} end\n"
-    "drop_session(ARGV[5])\n"
+    "drop_session(ARGV[4])\n"
     "audit('logout', s[1], '')\n"
     "return {'ok', s[1]}\n";
 
