@@ -1,0 +1,47 @@
+#!/usr/bin/perl
+
+# Doubt fails closed and costs the user nothing: a stored hash that can't
+# be checked, or one whose parameters would exhaust memory, answers 503
+# and is never counted as a wrong password; a reset between the check of
+# a password and its record wins.
+
+use strict;
+use warnings;
+use utf8;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Ecodoc::Test qw(:all);
+
+my $t = Ecodoc::Test->new()->start();
+
+my $a = $t->ready_user('alice');
+my $key = $t->rkey('user:alice');
+my $good = $t->redis_cmd('HGET', $key, 'pw');
+
+for my $case (['malformed', 'not-a-hash'],
+              ['truncated', substr($good, 0, length($good) - 5)],
+              ['4 GiB of scrypt', '$scrypt$ln=22,r=8,p=1$' . (split /\$/, $good)[3]
+                                  . '$' . (split /\$/, $good)[4]])
+{
+    my ($what, $pw) = @$case;
+    $t->redis_cmd('HSET', $key, 'pw', $pw);
+    for my $i (1 .. 7) {
+        my $r = $t->login('alice', 'alice', $a->{password}, lang => 'en');
+        is($r->{status}, 503, "$what stored hash, login $i: 503") if $i == 1;
+        last if $r->{status} != 503;
+    }
+    is($t->failures('alice'), 0, "$what: no failure counted");
+    ok(!$t->is_locked('alice'), "$what: seven tries lock nobody");
+    is($t->redis_cmd('ZCARD', "$key:pending"), 0,
+        "$what: every reservation given back");
+}
+
+$t->redis_cmd('HSET', $key, 'pw', $good);
+is($t->login('alice', 'alice', $a->{password})->{status}, 303,
+    'the good hash back: login works');
+
+ok(!$t->crashes, 'no worker crashed');
+
+done_testing();
