@@ -344,16 +344,23 @@ sub redis_cmd {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
         PeerPort => $self->{redis_port}, Proto => 'tcp', Timeout => 3)
         or die "redis: cannot connect to 127.0.0.1:$self->{redis_port}: $!\n";
-    my $req = '*' . @args . "\r\n";
-    for my $a (@args) {
-        my $b = "$a";
-        utf8::encode($b) if utf8::is_utf8($b);
-        $req .= '$' . length($b) . "\r\n$b\r\n";
+    my @cmds = ([@args]);
+    # set by a test that gives Redis a password (CONFIG SET requirepass)
+    unshift @cmds, ['AUTH', $self->{redis_password}]
+        if defined $self->{redis_password};
+    my $req = '';
+    for my $c (@cmds) {
+        $req .= '*' . @$c . "\r\n";
+        for my $a (@$c) {
+            my $b = "$a";
+            utf8::encode($b) if utf8::is_utf8($b);
+            $req .= '$' . length($b) . "\r\n$b\r\n";
+        }
     }
     print {$s} $req;
     local $SIG{ALRM} = sub { die "redis: timeout\n" };
     alarm 10;
-    my $r = eval { resp_read($s) };
+    my $r = eval { resp_read($s) for 2 .. @cmds; resp_read($s) };
     my $err = $@;
     alarm 0;
     close $s;
@@ -729,6 +736,8 @@ sub ca_run {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>', $out);
         open(STDERR, '>', $err);
+        $ENV{ECODOC_REDIS_PASSWORD} = $self->{redis_password}
+            if defined $self->{redis_password};
         exec($self->{ca_tool}, '--redis', "127.0.0.1:$self->{redis_port}",
             '--prefix', $self->{prefix}, @args) or POSIX::_exit(127);
     }
