@@ -10,6 +10,7 @@
 
 #include "ecodoc_passwd.h"
 #include "ecodoc_ca.h"
+#include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
 
 
@@ -25,7 +26,8 @@
 static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
 
     { "user", ecodoc_ca_user,
-      "user add USER [--password-stdin] [--cost LN]\n"
+      "user add USER [--password-stdin] [--cost LN] [--dir DIR]\n"
+      "         [--enroll-url URL] [--site-url URL] [--enroll-days N]\n"
       "user reset-password USER [--password-stdin] [--cost LN]\n"
       "user show USER\n"
       "user list\n"
@@ -34,6 +36,31 @@ static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
 
     { "audit", ecodoc_ca_audit,
       "audit [--count N]\n" },
+
+    { "init", ecodoc_ca_init,
+      "init --dir DIR [--key ec|rsa3072|rsa4096] [--passphrase-file F]\n"
+      "     [--subject /O=ORG/CN=NAME] [--org ORG] [--days N]\n" },
+
+    { "issue", ecodoc_ca_issue,
+      "issue USER --csr FILE [--out FILE] [--days N]\n"
+      "issue USER --p12 OUT [--key ec|ec384|rsa2048|rsa3072|rsa4096]\n"
+      "      [--p12-password-file F] [--legacy] [--days N]\n" },
+
+    { "certs", ecodoc_ca_certs,
+      "certs [USER]\n" },
+
+    { "enroll-code", ecodoc_ca_enroll_code,
+      "enroll-code USER [--days N] [--cost LN]\n" },
+
+    { "enroll-server", ecodoc_ca_enroll_server,
+      "enroll-server --listen unix:PATH [--site-url URL] [--days N]\n"
+      "              [--socket-mode MODE]\n" },
+
+    { "revoke", ecodoc_ca_revoke,
+      "revoke --serial S | --fingerprint FP | --user USER [--reason R]\n" },
+
+    { "crl", ecodoc_ca_crl,
+      "crl [--days N]\n" },
 
     { NULL, NULL, NULL }
 };
@@ -66,6 +93,30 @@ ecodoc_ca_usage(void)
           ECODOC_CA_STR(ECODOC_SCRYPT_LN) ")\n"
           "  --count N              how many of the newest audit records "
           "(default 20)\n"
+          "  --dir DIR              the CA directory (ECODOC_CA_DIR); init, "
+          "issue, certs,\n"
+          "                         revoke, crl, enroll-server; with user "
+          "add it also makes\n"
+          "                         the certificate password and prints "
+          "the notice\n"
+          "  --passphrase-file F    the CA key's passphrase, first line "
+          "of F\n"
+          "                         (ECODOC_CA_PASSPHRASE_FILE)\n"
+          "  --days N               init: CA lifetime (3650); issue, "
+          "enroll-server: the\n"
+          "                         certificate's (397); enroll-code: the "
+          "password's (7,\n"
+          "                         0 = expired); crl: next update (7)\n"
+          "  --site-url URL         the gate's origin (ECODOC_SITE_URL, "
+          "default\n"
+          "                         https://localhost)\n"
+          "  --enroll-url URL       the enrollment site (ECODOC_ENROLL_URL, "
+          "default\n"
+          "                         SITE-URL/enroll/)\n"
+          "  --reason R             unspecified, keyCompromise, "
+          "affiliationChanged,\n"
+          "                         superseded, cessationOfOperation, "
+          "privilegeWithdrawn\n"
           "\n"
           "global options (an option wins over its environment variable):\n"
           "  --redis ADDR           host:port or unix:/path "

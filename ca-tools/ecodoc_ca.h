@@ -17,6 +17,8 @@
 #define ECODOC_CA_USER_MAX    64
 #define ECODOC_CA_PREFIX_MAX  256
 #define ECODOC_CA_TIME_LEN    32     /* "1970-01-01T00:00:00.000Z" + NUL */
+#define ECODOC_CA_COST_MIN    10     /* --cost: scrypt N = 2^LN */
+#define ECODOC_CA_COST_MAX    22
 
 
 struct redisContext;
@@ -87,6 +89,9 @@ int ecodoc_ca_check_user(const char *s);
 int ecodoc_ca_number(const char *s, long long min, long long max,
     long long *out);
 
+/* --cost LN (NULL: the default); 0, or -1 reported (usage) */
+int ecodoc_ca_cost(const char *s, unsigned *ln);
+
 /* ISO 8601 UTC; ms < 0 leaves out the milliseconds */
 void ecodoc_ca_iso_time(char buf[ECODOC_CA_TIME_LEN], time_t t, int ms);
 
@@ -94,5 +99,6 @@ void ecodoc_ca_iso_time(char buf[ECODOC_CA_TIME_LEN], time_t t, int ms);
 /* the commands */
 int ecodoc_ca_user(ecodoc_ca_t *ca, int argc, char **argv);
 int ecodoc_ca_audit(ecodoc_ca_t *ca, int argc, char **argv);
+int ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv);
 
 #endif /* ECODOC_CA_H */

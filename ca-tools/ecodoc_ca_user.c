@@ -12,12 +12,11 @@
 
 #include "ecodoc_passwd.h"
 #include "ecodoc_ca.h"
+#include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
 
 
 #define ECODOC_CA_RANDOM_PASSWD  16
-#define ECODOC_CA_COST_MIN       10
-#define ECODOC_CA_COST_MAX       22
 #define ECODOC_CA_SCAN_COUNT     "1000"
 
 
@@ -301,6 +300,53 @@ ecodoc_ca_user_read_password(char buf[ECODOC_PASSWD_MAX_INPUT + 2],
 }
 
 
+/* add's extras: with a CA, a certificate password and the notice */
+
+typedef struct {
+    const char  *dir;
+    const char  *enroll_url;
+    const char  *site_url;
+    const char  *days;
+} ecodoc_ca_user_enroll_t;
+
+
+static int
+ecodoc_ca_user_enroll(ecodoc_ca_t *ca, const char *user,
+    ecodoc_ca_user_enroll_t *e, unsigned cost)
+{
+    char        code[ECODOC_CA_CODE_LEN + 1];
+    long long   days;
+
+    if (e->dir == NULL) {
+        e->dir = getenv("ECODOC_CA_DIR");
+    }
+
+    if (e->dir == NULL || e->dir[0] == '\0') {
+        return ECODOC_CA_OK;
+    }
+
+    days = ECODOC_CA_ENROLL_DAYS;
+
+    if (e->days != NULL) {
+        ecodoc_ca_number(e->days, 0, 365, &days);
+    }
+
+    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) != 0) {
+        ecodoc_ca_error("user %s was added without a certificate password; "
+                        "run: ecodoc-ca enroll-code %s", user, user);
+        return ECODOC_CA_ERROR;
+    }
+
+    printf("certificate password: %s\n--- notice ---\n", code);
+    OPENSSL_cleanse(code, sizeof(code));
+
+    ecodoc_ca_enroll_notice(user, ecodoc_ca_enroll_url(e->enroll_url),
+                            ecodoc_ca_site_url(e->site_url));
+
+    return ECODOC_CA_OK;
+}
+
+
 /*
  * add and reset-password: USER [--password-stdin] [--cost LN], a new
  * initial password hashed and stored by the script; existing: whether
@@ -311,35 +357,45 @@ static int
 ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
     const char *script, int existing)
 {
-    int          rc;
-    char        *user, now[24], stored[ECODOC_PASSWD_LEN],
-                 pw[ECODOC_PASSWD_MAX_INPUT + 2];
-    size_t       len;
-    long long    cost;
-    const char  *from_stdin, *cost_s;
+    int                       rc;
+    char                     *user, now[24], stored[ECODOC_PASSWD_LEN],
+                              pw[ECODOC_PASSWD_MAX_INPUT + 2];
+    size_t                    len;
+    unsigned                  cost;
+    long long                 days;
+    const char               *from_stdin, *cost_s;
+    ecodoc_ca_user_enroll_t   e;
 
     ecodoc_ca_option_t  opts[] = {
         { "--password-stdin", 0, &from_stdin },
         { "--cost", 1, &cost_s },
+        { "--dir", 1, &e.dir },
+        { "--enroll-url", 1, &e.enroll_url },
+        { "--site-url", 1, &e.site_url },
+        { "--enroll-days", 1, &e.days },
         { NULL, 0, NULL }
     };
 
     from_stdin = NULL;
     cost_s = NULL;
-    cost = ECODOC_SCRYPT_LN;
+    memset(&e, 0, sizeof(e));
 
     if (ecodoc_ca_options(argc, argv, opts, &user, 1, NULL) != ECODOC_CA_OK
-        || ecodoc_ca_check_user(user) != 0)
+        || ecodoc_ca_check_user(user) != 0
+        || ecodoc_ca_cost(cost_s, &cost) != 0)
     {
         return ECODOC_CA_USAGE;
     }
 
-    if (cost_s != NULL
-        && ecodoc_ca_number(cost_s, ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX,
-                            &cost) != 0)
-    {
-        ecodoc_ca_usage_error("invalid --cost \"%s\": use %d..%d", cost_s,
-                              ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX);
+    if (existing && (e.dir || e.enroll_url || e.site_url || e.days)) {
+        ecodoc_ca_usage_error("%s: --dir, --enroll-url, --site-url and "
+                              "--enroll-days go with user add", argv[0]);
+        return ECODOC_CA_USAGE;
+    }
+
+    if (e.days != NULL && ecodoc_ca_number(e.days, 0, 365, &days) != 0) {
+        ecodoc_ca_usage_error("invalid --enroll-days \"%s\": use 0..365",
+                              e.days);
         return ECODOC_CA_USAGE;
     }
 
@@ -358,8 +414,8 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
         return ECODOC_CA_ERROR;
     }
 
-    if (ecodoc_passwd_hash(pw, len, (unsigned) cost, ECODOC_SCRYPT_R,
-                           ECODOC_SCRYPT_P, stored) != 0)
+    if (ecodoc_passwd_hash(pw, len, cost, ECODOC_SCRYPT_R, ECODOC_SCRYPT_P,
+                           stored) != 0)
     {
         OPENSSL_cleanse(pw, sizeof(pw));
         ecodoc_ca_error("cannot hash the password");
@@ -382,6 +438,10 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
     }
 
     OPENSSL_cleanse(pw, sizeof(pw));
+
+    if (rc == 1 && !existing) {
+        return ecodoc_ca_user_enroll(ca, user, &e, cost);
+    }
 
     return rc == 1 ? ECODOC_CA_OK : ECODOC_CA_ERROR;
 }

@@ -1,6 +1,6 @@
 /*
  * ecodoc-ca: messages on stderr and the small checks every command uses:
- * user IDs, whole numbers, ISO 8601 times.
+ * user IDs, whole numbers, scrypt costs, ISO 8601 times.
  */
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecodoc_passwd.h"
 #include "ecodoc_ca.h"
 
 
@@ -129,6 +130,30 @@ ecodoc_ca_number(const char *s, long long min, long long max,
     }
 
     *out = v;
+
+    return 0;
+}
+
+
+int
+ecodoc_ca_cost(const char *s, unsigned *ln)
+{
+    long long  v;
+
+    if (s == NULL) {
+        *ln = ECODOC_SCRYPT_LN;
+        return 0;
+    }
+
+    if (ecodoc_ca_number(s, ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX, &v)
+        != 0)
+    {
+        ecodoc_ca_usage_error("invalid --cost \"%s\": use %d..%d", s,
+                              ECODOC_CA_COST_MIN, ECODOC_CA_COST_MAX);
+        return -1;
+    }
+
+    *ln = (unsigned) v;
 
     return 0;
 }

@@ -1,0 +1,652 @@
+/*
+ * ecodoc-ca enroll-code and the certificate passwords (認証情報パスワード):
+ * made, hashed, checked with a try limit, redeemed once; the notice.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ecodoc_passwd.h"
+#include "ecodoc_ca.h"
+#include "ecodoc_ca_pki.h"
+#include "ecodoc_ca_redis.h"
+
+
+#define ECODOC_CA_SITE_URL     "https://localhost"
+#define ECODOC_CA_URL_MAX      512
+#define ECODOC_CA_STR(x)       ECODOC_CA_STR_(x)
+#define ECODOC_CA_STR_(x)      #x
+
+
+/* KEYS user:U, enroll:U, audit; ARGV user, hash, expires, id, now */
+static const char  ecodoc_ca_lua_new[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('HSET', KEYS[2], 'pw', ARGV[2], 'expires', ARGV[3], "
+    "'tries', '0', 'id', ARGV[4], 'used', '0', 'created', ARGV[5])\n"
+    "redis.call('EXPIREAT', KEYS[2], tonumber(ARGV[3]) + 86400 * 30)\n"
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', "
+    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_code', "
+    "'user', ARGV[1], 'fp', '', 'addr', 'cli', "
+    "'detail', 'expires ' .. ARGV[3])\n"
+    "return 1\n";
+
+/*
+ * STEP1, before the hash is checked: counts the try (so that no more than
+ * the maximum are ever checked).  KEYS enroll:U; ARGV now, max.
+ */
+static const char  ecodoc_ca_lua_try[] =
+    "local e = redis.call('HMGET', KEYS[1], 'pw', 'expires', 'tries', "
+    "'id', 'used')\n"
+    "if not e[1] then return {'none'} end\n"
+    "if (tonumber(e[3]) or 1e9) >= tonumber(ARGV[2]) then\n"
+    "  return {'locked'}\n"
+    "end\n"
+    "redis.call('HINCRBY', KEYS[1], 'tries', 1)\n"
+    "local state = ''\n"
+    "if e[5] == '1' then state = 'used'\n"
+    "elseif (tonumber(e[2]) or 0) <= tonumber(ARGV[1]) then "
+    "state = 'expired' end\n"
+    "return {'ok', e[1], e[4], state}\n";
+
+/*
+ * STEP1, after: a right password gives its try back and opens a session.
+ * KEYS enroll:U, audit, enroll_sess:SID; ARGV user, id, right, addr, max,
+ * csrf, now, ttl, state
+ */
+static const char  ecodoc_ca_lua_tried[] =
+    "local function audit(ev, detail)\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', "
+    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', ev, 'user', ARGV[1], "
+    "'fp', '', 'addr', ARGV[4], 'detail', detail)\n"
+    "end\n"
+    "if ARGV[3] ~= '1' then\n"
+    "  local t = tonumber(redis.call('HGET', KEYS[1], 'tries') or '0')\n"
+    "  audit('enroll_failed', 'wrong certificate password, tries ' .. t)\n"
+    "  if t >= tonumber(ARGV[5]) then\n"
+    "    audit('enroll_locked', 'after ' .. t .. ' wrong tries')\n"
+    "    return 'locked'\n"
+    "  end\n"
+    "  return 'wrong'\n"
+    "end\n"
+    "if redis.call('HGET', KEYS[1], 'id') ~= ARGV[2] then return 'wrong' end\n"
+    "if redis.call('HINCRBY', KEYS[1], 'tries', -1) < 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'tries', '0')\n"
+    "end\n"
+    "if ARGV[9] ~= '' then\n"
+    "  audit('enroll_refused', 'certificate password ' .. ARGV[9])\n"
+    "  return ARGV[9]\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], 'user', ARGV[1], 'id', ARGV[2], "
+    "'csrf', ARGV[6], 'created', ARGV[7])\n"
+    "redis.call('EXPIRE', KEYS[3], ARGV[8])\n"
+    "audit('enroll_started', '')\n"
+    "return 'ok'\n";
+
+/*
+ * STEP3: one issuance per certificate password, checked and consumed at
+ * once.  KEYS enroll:U, enroll_sess:SID; ARGV user, now, max.
+ */
+static const char  ecodoc_ca_lua_redeem[] =
+    "local s = redis.call('HMGET', KEYS[2], 'user', 'id', 'fp')\n"
+    "if not s[1] or s[1] ~= ARGV[1] then return 'nosession' end\n"
+    "if s[3] then return 'used' end\n"
+    "local e = redis.call('HMGET', KEYS[1], 'id', 'expires', 'tries', "
+    "'used')\n"
+    "if not e[1] or e[1] ~= s[2] or e[4] ~= '0' then return 'used' end\n"
+    "if (tonumber(e[2]) or 0) <= tonumber(ARGV[2]) then\n"
+    "  return 'expired'\n"
+    "end\n"
+    "if (tonumber(e[3]) or 1e9) >= tonumber(ARGV[3]) then\n"
+    "  return 'locked'\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'used', '1')\n"
+    "redis.call('HSET', KEYS[2], 'fp', 'pending')\n"
+    "return 'ok'\n";
+
+
+int
+ecodoc_ca_token(char out[ECODOC_CA_TOKEN_LEN])
+{
+    int            n;
+    unsigned char  raw[32];
+    char           b64[48];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return -1;
+    }
+
+    n = EVP_EncodeBlock((unsigned char *) b64, raw, sizeof(raw));
+    OPENSSL_cleanse(raw, sizeof(raw));
+
+    /* 44 characters with one '=': base64url without padding */
+    for (n = 0; n < ECODOC_CA_TOKEN_LEN - 1; n++) {
+        out[n] = (b64[n] == '+') ? '-' : (b64[n] == '/') ? '_' : b64[n];
+    }
+
+    out[n] = '\0';
+
+    return 0;
+}
+
+
+static void
+ecodoc_ca_sid(const char *token, char sid[ECODOC_CA_FP_LEN])
+{
+    int            i;
+    unsigned char  md[32];
+
+    EVP_Digest(token, strlen(token), md, NULL, EVP_sha256(), NULL);
+
+    for (i = 0; i < 32; i++) {
+        sprintf(sid + 2 * i, "%02x", md[i]);
+    }
+}
+
+
+int
+ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
+    unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1])
+{
+    int            i;
+    char           keys[3][ECODOC_CA_KEY_LEN], stored[ECODOC_PASSWD_LEN],
+                   expires[24], now[24], id[33];
+    time_t         t;
+    redisReply    *r;
+    const char    *argv[11];
+    unsigned char  raw[16];
+
+    if (ecodoc_passwd_random(pw, ECODOC_CA_CODE_LEN) != 0
+        || RAND_bytes(raw, sizeof(raw)) != 1)
+    {
+        ecodoc_ca_error("cannot make a random password");
+        return -1;
+    }
+
+    for (i = 0; i < 16; i++) {
+        sprintf(id + 2 * i, "%02x", raw[i]);
+    }
+
+    if (ecodoc_passwd_hash(pw, ECODOC_CA_CODE_LEN, cost, ECODOC_SCRYPT_R,
+                           ECODOC_SCRYPT_P, stored) != 0)
+    {
+        ecodoc_ca_error("cannot hash the password");
+        return -1;
+    }
+
+    t = time(NULL);
+    snprintf(now, sizeof(now), "%lld", (long long) t);
+    snprintf(expires, sizeof(expires), "%lld",
+             (long long) t + (long long) days * 86400);
+
+    ecodoc_ca_redis_key(ca, keys[0], "user:", user, "");
+    ecodoc_ca_redis_key(ca, keys[1], "enroll:", user, "");
+    ecodoc_ca_redis_key(ca, keys[2], "audit", "", "");
+
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_new;
+    argv[2] = "3";
+    argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5] = keys[2];
+    argv[6] = user;
+    argv[7] = stored;
+    argv[8] = expires;
+    argv[9] = id;
+    argv[10] = now;
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 11, argv);
+    if (r == NULL) {
+        return -1;
+    }
+
+    i = (int) r->integer;
+    freeReplyObject(r);
+
+    if (i != 1) {
+        ecodoc_ca_error("no such user: %s", user);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static const char *
+ecodoc_ca_url(const char *opt, const char *env, const char *dflt)
+{
+    const char  *v;
+
+    v = (opt != NULL) ? opt : getenv(env);
+
+    return (v != NULL && v[0] != '\0') ? v : dflt;
+}
+
+
+const char *
+ecodoc_ca_site_url(const char *opt)
+{
+    static char  buf[ECODOC_CA_URL_MAX];
+    size_t       n;
+
+    snprintf(buf, sizeof(buf), "%s",
+             ecodoc_ca_url(opt, "ECODOC_SITE_URL", ECODOC_CA_SITE_URL));
+
+    n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '/') {
+        buf[--n] = '\0';
+    }
+
+    return buf;
+}
+
+
+const char *
+ecodoc_ca_enroll_url(const char *opt)
+{
+    static char  buf[ECODOC_CA_URL_MAX];
+
+    snprintf(buf, sizeof(buf), "%s/enroll/", ecodoc_ca_site_url(NULL));
+
+    return ecodoc_ca_url(opt, "ECODOC_ENROLL_URL", buf);
+}
+
+
+void
+ecodoc_ca_enroll_notice(const char *user, const char *enroll_url,
+    const char *site_url)
+{
+    printf(
+"件名: 【ecodoc】ユーザー登録のご連絡\n"
+"\n"
+"ユーザID: %s\n"
+"認証情報パスワード: 管理者にお問い合わせ下さい。\n"
+"サインアップ・ログインパスワード: 管理者にお問い合わせ下さい。\n"
+"\n"
+"ご利用開始手続\n"
+"\n"
+"1) 電子証明書の準備\n"
+"実際に本サービスでご利用になるPCより、本サービス専用の証明書発行サイトに"
+"アクセスし、\n"
+"Webブラウザに電子証明書をインストールして下さい。\n"
+"\n"
+"証明書発行サイト\n"
+"%s\n"
+"\n"
+"※必ず実際に本サービスでご利用になるPCより電子証明書をインストールして"
+"下さい。\n"
+"※認証情報パスワードは一回のみ有効です(有効期限があります)。インストールに"
+"失敗された\n"
+"  場合は、管理者にご連絡ください。\n"
+"\n"
+"2) サインアップ\n"
+"証明書をインストールしたブラウザで次の URL に接続し、ユーザIDと"
+"サインアップ・ログイン\n"
+"初期パスワードを入力して「サインアップ」をクリックして下さい。\n"
+"%s/ecodoc/signup\n"
+"\n"
+"3) ログイン\n"
+"ログイン専用 URL\n"
+"%s/ecodoc/login\n"
+"最初のログイン後、初期パスワードを任意のパスワードにご変更ください。\n"
+"パスワードを6回続けて間違えますと、ユーザIDがロックします。"
+"その場合は管理者にご連絡ください。\n"
+"\n"
+"----------------------------------------------------------------------\n"
+"\n"
+"Subject: [ecodoc] Your user registration\n"
+"\n"
+"User ID: %s\n"
+"Certificate password: ask your administrator.\n"
+"Sign-up and login password: ask your administrator.\n"
+"\n"
+"Getting started\n"
+"\n"
+"1) Install your certificate\n"
+"On the PC you will use the service from, open the certificate enrollment "
+"site and\n"
+"install the certificate into your web browser:\n"
+"%s\n"
+"The certificate password is valid for one certificate only and expires. "
+"If the\n"
+"installation fails, please contact your administrator.\n"
+"\n"
+"2) Sign up\n"
+"In the browser with the certificate, open the sign-up page and enter your "
+"user ID\n"
+"and the initial password:\n"
+"%s/ecodoc/signup\n"
+"\n"
+"3) Log in\n"
+"Login page:\n"
+"%s/ecodoc/login\n"
+"After the first login, change the initial password. Six wrong passwords "
+"in a row\n"
+"lock the user ID; then please contact your administrator.\n",
+           user, enroll_url, site_url, site_url, user, enroll_url, site_url,
+           site_url);
+}
+
+
+/* enroll-code USER [--days N] [--cost LN] */
+
+int
+ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
+{
+    char        *user, code[ECODOC_CA_CODE_LEN + 1],
+                 exp[ECODOC_CA_TIME_LEN];
+    unsigned     cost;
+    long long    days;
+    const char  *days_s, *cost_s;
+
+    ecodoc_ca_option_t  opts[] = {
+        { "--days", 1, &days_s },
+        { "--cost", 1, &cost_s },
+        { NULL, 0, NULL }
+    };
+
+    days_s = NULL;
+    cost_s = NULL;
+    days = ECODOC_CA_ENROLL_DAYS;
+
+    if (ecodoc_ca_options(argc, argv, opts, &user, 1, NULL) != ECODOC_CA_OK
+        || ecodoc_ca_check_user(user) != 0
+        || ecodoc_ca_cost(cost_s, &cost) != 0)
+    {
+        return ECODOC_CA_USAGE;
+    }
+
+    if (days_s != NULL && ecodoc_ca_number(days_s, 0, 365, &days) != 0) {
+        ecodoc_ca_usage_error("invalid --days \"%s\": use 0..365", days_s);
+        return ECODOC_CA_USAGE;
+    }
+
+    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) != 0) {
+        return ECODOC_CA_ERROR;
+    }
+
+    ecodoc_ca_iso_time(exp, time(NULL) + (time_t) days * 86400, -1);
+
+    printf("user: %s\ncertificate password: %s\nexpires: %s\n", user, code,
+           exp);
+
+    OPENSSL_cleanse(code, sizeof(code));
+
+    return ECODOC_CA_OK;
+}
+
+
+/* the enrollment site */
+
+static ecodoc_ca_code_e
+ecodoc_ca_code_state(const char *s)
+{
+    if (strcmp(s, "ok") == 0) {
+        return ECODOC_CA_CODE_OK;
+    }
+
+    if (strcmp(s, "used") == 0) {
+        return ECODOC_CA_CODE_USED;
+    }
+
+    if (strcmp(s, "expired") == 0) {
+        return ECODOC_CA_CODE_EXPIRED;
+    }
+
+    if (strcmp(s, "locked") == 0) {
+        return ECODOC_CA_CODE_LOCKED;
+    }
+
+    if (strcmp(s, "nosession") == 0) {
+        return ECODOC_CA_CODE_NOSESSION;
+    }
+
+    return ECODOC_CA_CODE_WRONG;
+}
+
+
+/* the reply of the "tried" script */
+
+static ecodoc_ca_code_e
+ecodoc_ca_enroll_tried(ecodoc_ca_t *ca, const char *user, const char *id,
+    int right, const char *addr, const char *state, ecodoc_ca_esess_t *s)
+{
+    char              keys[3][ECODOC_CA_KEY_LEN], now[24];
+    redisReply       *r;
+    const char       *argv[15];
+    ecodoc_ca_code_e  rc;
+
+    ecodoc_ca_redis_key(ca, keys[0], "enroll:", user, "");
+    ecodoc_ca_redis_key(ca, keys[1], "audit", "", "");
+    ecodoc_ca_redis_key(ca, keys[2], "enroll_sess:", s->sid, "");
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_tried;
+    argv[2] = "3";
+    argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5] = keys[2];
+    argv[6] = user;
+    argv[7] = id;
+    argv[8] = right ? "1" : "0";
+    argv[9] = addr;
+    argv[10] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+    argv[11] = s->csrf;
+    argv[12] = now;
+    argv[13] = ECODOC_CA_SESSION_TTL;
+    argv[14] = state;
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, 15, argv);
+    if (r == NULL) {
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    rc = ecodoc_ca_code_state(r->str);
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+ecodoc_ca_code_e
+ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user, const char *pw,
+    size_t len, const char *addr, char token[ECODOC_CA_TOKEN_LEN],
+    ecodoc_ca_esess_t *s)
+{
+    int               right;
+    char              key[ECODOC_CA_KEY_LEN], now[24], id[40], state[16];
+    redisReply       *r, *e;
+    const char       *argv[6];
+    ecodoc_ca_code_e  rc;
+
+    memset(s, 0, sizeof(*s));
+
+    if (ecodoc_ca_token(token) != 0 || ecodoc_ca_token(s->csrf) != 0) {
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    ecodoc_ca_sid(token, s->sid);
+    snprintf(s->user, sizeof(s->user), "%s", user);
+
+    ecodoc_ca_redis_key(ca, key, "enroll:", user, "");
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_try;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = now;
+    argv[5] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 6, argv);
+    if (r == NULL) {
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    if (ecodoc_ca_redis_strings(r, 1) != 0 || r->elements < 1
+        || (strcmp(r->element[0]->str, "ok") == 0 && r->elements != 4)
+        || (r->elements == 4 && (r->element[2]->len >= sizeof(id)
+                                 || r->element[3]->len >= sizeof(state))))
+    {
+        ecodoc_ca_error("unexpected reply to the enrollment check");
+        freeReplyObject(r);
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    if (strcmp(r->element[0]->str, "ok") != 0) {
+        rc = (strcmp(r->element[0]->str, "locked") == 0)
+             ? ECODOC_CA_CODE_LOCKED : ECODOC_CA_CODE_WRONG;
+        freeReplyObject(r);
+        return rc;
+    }
+
+    e = r;
+    right = ecodoc_passwd_verify(pw, len, e->element[1]->str,
+                                 e->element[1]->len) == 1;
+    strcpy(id, e->element[2]->str);
+    strcpy(state, e->element[3]->str);
+    freeReplyObject(r);
+
+    rc = ecodoc_ca_enroll_tried(ca, user, id, right, addr, state, s);
+
+    if (rc == ECODOC_CA_CODE_OK) {
+        snprintf(s->id, sizeof(s->id), "%s", id);
+    }
+
+    return rc;
+}
+
+
+int
+ecodoc_ca_enroll_session(ecodoc_ca_t *ca, const char *token,
+    ecodoc_ca_esess_t *s)
+{
+    char         key[ECODOC_CA_KEY_LEN];
+    redisReply  *r;
+    const char  *argv[2], *v;
+
+    memset(s, 0, sizeof(*s));
+
+    if (strlen(token) != ECODOC_CA_TOKEN_LEN - 1
+        || strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789-_") != ECODOC_CA_TOKEN_LEN - 1)
+    {
+        return 0;
+    }
+
+    ecodoc_ca_sid(token, s->sid);
+    ecodoc_ca_redis_key(ca, key, "enroll_sess:", s->sid, "");
+
+    argv[0] = "HGETALL";
+    argv[1] = key;
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 2, argv);
+    if (r == NULL) {
+        return -1;
+    }
+
+    if (ecodoc_ca_redis_strings(r, 2) != 0) {
+        freeReplyObject(r);
+        return -1;
+    }
+
+    v = ecodoc_ca_redis_field(r, "user");
+
+    if (v == NULL || !ecodoc_ca_valid_user(v)) {
+        freeReplyObject(r);
+        return 0;
+    }
+
+    strcpy(s->user, v);
+
+#define ECODOC_CA_FIELD(name, dst)                                           \
+    v = ecodoc_ca_redis_field(r, name);                                      \
+    snprintf(dst, sizeof(dst), "%s", v != NULL ? v : "")
+
+    ECODOC_CA_FIELD("id", s->id);
+    ECODOC_CA_FIELD("csrf", s->csrf);
+    ECODOC_CA_FIELD("key", s->key);
+    ECODOC_CA_FIELD("fp", s->fp);
+
+#undef ECODOC_CA_FIELD
+
+    v = ecodoc_ca_redis_field(r, "pem");
+    s->pem = (v != NULL) ? strdup(v) : NULL;
+
+    freeReplyObject(r);
+
+    return 1;
+}
+
+
+void
+ecodoc_ca_enroll_session_free(ecodoc_ca_esess_t *s)
+{
+    free(s->pem);
+    s->pem = NULL;
+}
+
+
+int
+ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
+    const char *field, const char *value)
+{
+    char         key[ECODOC_CA_KEY_LEN];
+    redisReply  *r;
+    const char  *argv[4];
+
+    ecodoc_ca_redis_key(ca, key, "enroll_sess:", s->sid, "");
+
+    argv[0] = "HSET";
+    argv[1] = key;
+    argv[2] = field;
+    argv[3] = value;
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 4, argv);
+    if (r == NULL) {
+        return -1;
+    }
+
+    freeReplyObject(r);
+
+    return 0;
+}
+
+
+ecodoc_ca_code_e
+ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
+{
+    char              keys[2][ECODOC_CA_KEY_LEN], now[24];
+    redisReply       *r;
+    const char       *argv[8];
+    ecodoc_ca_code_e  rc;
+
+    ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
+    ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
+    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_redeem;
+    argv[2] = "2";
+    argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5] = s->user;
+    argv[6] = now;
+    argv[7] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, 8, argv);
+    if (r == NULL) {
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    rc = ecodoc_ca_code_state(r->str);
+    freeReplyObject(r);
+
+    return rc;
+}
