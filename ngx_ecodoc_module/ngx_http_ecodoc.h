@@ -78,6 +78,9 @@ typedef struct {
     ngx_str_t                    thread_pool_name;
     ngx_thread_pool_t           *thread_pool;
 
+    ngx_shm_zone_t              *cache;          /* ecodoc_cache, or NULL */
+    ngx_msec_t                   cache_valid;
+
     u_char                       secret[32];     /* form tokens */
     ngx_flag_t                   pages_used;
 } ngx_http_ecodoc_main_conf_t;
@@ -159,6 +162,14 @@ ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
     ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra);
+
+/* ngx_http_ecodoc_cache.c */
+ngx_int_t ngx_http_ecodoc_cache_get(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+void ngx_http_ecodoc_cache_put(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+void ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid);
+char *ngx_http_ecodoc_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_ecodoc_session.c */
 void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid);

@@ -104,6 +104,13 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       offsetof(ngx_http_ecodoc_main_conf_t, prefix),
       NULL },
 
+    { ngx_string("ecodoc_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ecodoc_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ecodoc_max_failures"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -492,6 +499,14 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 
     ngx_http_ecodoc_session_cookie(r, &ctx->sid);
 
+    if (emcf->cache && ctx->sid.len
+        && ngx_http_ecodoc_cache_get(r, ctx) == NGX_OK)
+    {
+        ngx_str_set(&ctx->status, "ok");
+        ctx->done = 1;
+        return NGX_OK;
+    }
+
     args[0] = ctx->sid;
     args[1] = emcf->session_timeout_arg;
     args[2] = emcf->session_lifetime_arg;
@@ -517,7 +532,8 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 static void
 ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_http_ecodoc_ctx_t  *ctx;
+    ngx_http_ecodoc_ctx_t        *ctx;
+    ngx_http_ecodoc_main_conf_t  *emcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
@@ -537,6 +553,12 @@ ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
                       "ecodoc: no usable verdict from Redis");
         ngx_str_set(&ctx->status, "error");
         ngx_str_null(&ctx->user);
+    }
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    if (emcf->cache && ngx_strcmp(ctx->status.data, "ok") == 0) {
+        ngx_http_ecodoc_cache_put(r, ctx);
     }
 
     ngx_http_core_run_phases(r);

@@ -1326,6 +1326,8 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
         break;
 
     default: /* password */
+        ngx_http_ecodoc_cache_forget(r, &ctx->sid);
+
         if (ngx_http_ecodoc_session_set_cookie(r, ctx, 0) != NGX_OK) {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             break;
@@ -1358,6 +1360,8 @@ ngx_http_ecodoc_logout_done(ngx_http_request_t *r, redisReply *reply)
     }
 
     /* "nosession": already ended; the cookie goes all the same */
+
+    ngx_http_ecodoc_cache_forget(r, &ctx->sid);
 
     if (ngx_http_ecodoc_session_set_cookie(r, ctx, 1) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
