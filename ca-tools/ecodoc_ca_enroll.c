@@ -247,11 +247,11 @@ ecodoc_ca_site_url(const char *opt)
 
 
 const char *
-ecodoc_ca_enroll_url(const char *opt)
+ecodoc_ca_enroll_url(const char *opt, const char *site_opt)
 {
     static char  buf[ECODOC_CA_URL_MAX];
 
-    snprintf(buf, sizeof(buf), "%s/enroll/", ecodoc_ca_site_url(NULL));
+    snprintf(buf, sizeof(buf), "%s/enroll/", ecodoc_ca_site_url(site_opt));
 
     return ecodoc_ca_url(opt, "ECODOC_ENROLL_URL", buf);
 }

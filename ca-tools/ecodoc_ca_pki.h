@@ -145,7 +145,7 @@ void ecodoc_ca_enroll_notice(const char *user, const char *enroll_url,
     const char *site_url);
 
 /* the enrollment URL and the site URL: option, environment or default */
-const char *ecodoc_ca_enroll_url(const char *opt);
+const char *ecodoc_ca_enroll_url(const char *opt, const char *site_opt);
 const char *ecodoc_ca_site_url(const char *opt);
 
 int ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv);

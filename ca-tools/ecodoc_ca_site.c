@@ -89,7 +89,7 @@ static const char  *ecodoc_ca_text[ECODOC_CA_T_MAX][2] = {
       "The certificate is issued in these steps." },
     { "【STEP1】認証情報/パスワードを入力",
       "[STEP1] Enter your user ID and certificate password" },
-    { "【STEP2】鍵の種類と Key 長を選択",
+    { "【STEP2】鍵の種類とKey長を選択",
       "[STEP2] Choose the key type and length" },
     { "【STEP3】証明書を受け取る", "[STEP3] Receive the certificate" },
     { "【STEP4】証明書の確認", "[STEP4] Check the certificate" },

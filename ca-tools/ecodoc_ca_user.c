@@ -340,7 +340,8 @@ ecodoc_ca_user_enroll(ecodoc_ca_t *ca, const char *user,
     printf("certificate password: %s\n--- notice ---\n", code);
     OPENSSL_cleanse(code, sizeof(code));
 
-    ecodoc_ca_enroll_notice(user, ecodoc_ca_enroll_url(e->enroll_url),
+    ecodoc_ca_enroll_notice(user, ecodoc_ca_enroll_url(e->enroll_url,
+                                                       e->site_url),
                             ecodoc_ca_site_url(e->site_url));
 
     return ECODOC_CA_OK;

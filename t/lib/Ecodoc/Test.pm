@@ -1193,4 +1193,181 @@ sub parallel {
     return @res;
 }
 
+
+###############################################################################
+# the CA of ecodoc-ca and its enrollment server (t/ca_*.t, t/enroll*.t)
+
+our $ENROLL_COOKIE = '__Host-enroll';
+
+sub eca_dir { $_[0]->path('eca') }
+sub enroll_sock { $_[0]->path('enroll.sock') }
+
+# eca_init(@extra_init_args): before start(). Makes the harness CA, then a
+# CA with `ecodoc-ca init --dir DIR/eca`, and appends its certificate to
+# DIR/ca.crt so that nginx trusts clients of both and the client still
+# trusts the server. Returns the init output.
+sub eca_init {
+    my ($self, @args) = @_;
+    $self->make_ca();
+    my $out = $self->ca('init', '--dir', $self->eca_dir,
+        '--subject', '/O=Ecodoc Enroll Test/CN=Ecodoc Enroll Test CA', @args);
+    my $both = $self->read_file('ca.crt') . $self->read_file('eca/ca.crt');
+    $self->write_file('ca.crt', $both);
+    return $out;
+}
+
+# eca(@args): ecodoc-ca with --dir DIR/eca (options may come anywhere);
+# eca({}, @args) never dies, like ca({}, ...)
+sub eca {
+    my ($self, @args) = @_;
+    my $o = ref $args[0] eq 'HASH' ? shift @args : undef;
+    return $self->ca($o ? ($o) : (), @args, '--dir', $self->eca_dir);
+}
+
+# the server{} text for start(server => ...): /enroll/ proxied to the
+# enrollment server, the verified client certificate passed along
+sub enroll_server_conf {
+    my ($self) = @_;
+    my $sock = $self->enroll_sock;
+    return <<"EOT";
+        location /enroll/ {
+            proxy_pass http://unix:$sock:;
+            proxy_set_header X-Ecodoc-Client-Cert \$ssl_client_escaped_cert;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_set_header Host \$http_host;
+        }
+EOT
+}
+
+# enroll_start(@extra_args): the enrollment server on DIR/enroll.sock
+sub enroll_start {
+    my ($self, @args) = @_;
+    my $sock = $self->enroll_sock;
+    $self->spawn('enroll', $self->path('enroll.log'), $self->{ca_tool},
+        '--redis', "127.0.0.1:$self->{redis_port}", '--prefix',
+        $self->{prefix}, 'enroll-server', '--dir', $self->eca_dir,
+        '--listen', "unix:$sock", '--site-url', $self->origin, @args);
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        croak "enroll-server exited:\n" . $self->logs('enroll')
+            unless $self->alive('enroll');
+        return $self if -S $sock;
+        sleep 0.05;
+    }
+    croak "enroll-server does not listen on $sock:\n" . $self->logs('enroll');
+}
+
+sub enroll_stop {
+    my ($self) = @_;
+    $self->reap('enroll', 'TERM', 10);
+    return $self;
+}
+
+sub enroll_running { $_[0]->alive('enroll') }
+
+# the browser side of the enrollment site: GET or POST with a cookie jar
+# (a hash ref, updated from Set-Cookie); POST takes the fields and adds
+# csrf => $o{csrf} unless the fields have one.
+sub enroll_get {
+    my ($self, $path, $jar, %o) = @_;
+    my $r = $self->http(GET => $path, %o, cookies => $jar);
+    %$jar = (%$jar, %{ cookies($r) });
+    return $r;
+}
+
+sub enroll_post {
+    my ($self, $path, $jar, $fields, %o) = @_;
+    my @f = @$fields;
+    my %has = @f;
+    push @f, csrf => $o{csrf} if !exists $has{csrf} && defined $o{csrf};
+    delete $o{csrf};
+    my $r = $self->http(POST => $path, %o, cookies => $jar, form => \@f);
+    %$jar = (%$jar, %{ cookies($r) });
+    return $r;
+}
+
+# enroll_step1($user, $code, %o) -> ($jar, $response): GET /enroll/ for
+# the form, POST STEP1. On success the jar holds the session cookie.
+sub enroll_step1 {
+    my ($self, $user, $code, %o) = @_;
+    my $jar = {};
+    my $get = $self->enroll_get('/enroll/', $jar, lang => $o{lang});
+    my $r = $self->enroll_post('/enroll/step1', $jar,
+        [user => $user, password => $code], csrf => form_token($get),
+        lang => $o{lang});
+    return ($jar, $r);
+}
+
+# enroll($user, $code, key => 'ec'|'rsa2048'|..., csr => PEM (the CSR
+# path; else PKCS#12), p12_password => PW, lang => 'en'): STEP1-3.
+# Returns { step1, step2, step3 => responses, jar, csrf }; stops at the
+# first step that does not answer as a success.
+sub enroll {
+    my ($self, $user, $code, %o) = @_;
+    my %res;
+    my ($jar, $r) = $self->enroll_step1($user, $code, lang => $o{lang});
+    @res{qw(jar step1)} = ($jar, $r);
+    return \%res unless $r->{status} == 303;
+    my $get = $self->enroll_get('/enroll/step2', $jar, lang => $o{lang});
+    $res{csrf} = form_token($get);
+    $r = $self->enroll_post('/enroll/step2', $jar,
+        [key => $o{key} || 'ec'], csrf => $res{csrf}, lang => $o{lang});
+    $res{step2} = $r;
+    return \%res unless $r->{status} == 303;
+    my $pw = $o{p12_password} || 'p12-secret';
+    my @f = defined $o{csr}
+        ? (mode => 'csr', csr => $o{csr})
+        : (mode => 'p12', p12pw => $pw, p12pw2 => $pw);
+    $res{step3} = $self->enroll_post('/enroll/step3', $jar, \@f,
+        csrf => $res{csrf}, lang => $o{lang});
+    return \%res;
+}
+
+# install_p12($name, $der, $password): $name.p12 into $name.crt/$name.key
+# for http(cert => $name)
+sub install_p12 {
+    my ($self, $name, $der, $pw) = @_;
+    $self->write_file("$name.p12", $der);
+    $self->write_file("$name.pass", "$pw\n");
+    for my $part (['crt', '-clcerts', '-nokeys'], ['key', '-nocerts']) {
+        my ($ext, @what) = @$part;
+        $self->openssl('pkcs12', '-in', $self->path("$name.p12"), @what,
+            '-nodes', '-passin', 'file:' . $self->path("$name.pass"),
+            '-out', $self->path("$name.$ext"));
+    }
+    $self->{certs}{$name} = 1;
+    return $name;
+}
+
+# csr($name, type => 'ec'|'rsa1024'|'rsa2048'): a key $name.key and a CSR
+# (whose subject the CA ignores); returns the CSR's PEM
+sub csr {
+    my ($self, $name, %o) = @_;
+    my $type = $o{type} || 'ec';
+    my @alg = $type =~ /^rsa(\d+)$/
+        ? ('-algorithm', 'RSA', '-pkeyopt', "rsa_keygen_bits:$1")
+        : ('-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256');
+    $self->openssl('genpkey', @alg, '-out', $self->path("$name.key"));
+    $self->openssl('req', '-new', '-key', $self->path("$name.key"),
+        '-subj', $o{subject} || '/CN=somebody-else', '-out',
+        $self->path("$name.csr"));
+    return $self->read_file("$name.csr");
+}
+
+# `openssl @args` output (stdout and stderr), without dying
+sub openssl_out {
+    my ($self, @args) = @_;
+    my $out = $self->path('openssl.out');
+    my $pid = fork();
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        exec('openssl', @args) or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    return $self->read_file('openssl.out') // '';
+}
+
 1;
