@@ -149,6 +149,8 @@ extern ngx_module_t  ngx_http_ecodoc_module;
 /* ngx_http_ecodoc_module.c */
 ngx_http_ecodoc_ctx_t *ngx_http_ecodoc_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp);
+ngx_int_t ngx_http_ecodoc_gate_eval(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_redis_handler_pt handler);
 
 /* ngx_http_ecodoc_scripts.c */
 extern char *ngx_http_ecodoc_scripts[];

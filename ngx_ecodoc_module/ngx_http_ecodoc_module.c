@@ -448,7 +448,6 @@ static ngx_int_t
 ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    args[3];
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_loc_conf_t  *elcf;
     ngx_http_ecodoc_main_conf_t *emcf;
@@ -507,12 +506,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    args[0] = ctx->sid;
-    args[1] = emcf->session_timeout_arg;
-    args[2] = emcf->session_lifetime_arg;
-
-    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
-                                   ngx_http_ecodoc_gate_done)
+    if (ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_gate_done)
         != NGX_OK)
     {
         ngx_str_set(&ctx->status, "error");
@@ -526,6 +520,26 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_core_run_phases;
 
     return NGX_AGAIN;
+}
+
+
+/* the GATE script: whose certificate and session this is, and their state */
+
+ngx_int_t
+ngx_http_ecodoc_gate_eval(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_http_ecodoc_redis_handler_pt handler)
+{
+    ngx_str_t                     args[3];
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    args[0] = ctx->sid;
+    args[1] = emcf->session_timeout_arg;
+    args[2] = emcf->session_lifetime_arg;
+
+    return ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
+                                      handler);
 }
 
 

@@ -209,6 +209,16 @@ static const char  ngx_http_ecodoc_layout[] =
     "<main>\n<h1>{{title}}</h1>\n{{content}}</main>\n</body>\n</html>\n";
 
 
+/* the scripts' name of a page's password check, by ngx_http_ecodoc_page_e */
+
+static ngx_str_t  ngx_http_ecodoc_modes[] = {
+    ngx_null_string,
+    ngx_string("signup"),
+    ngx_string("login"),
+    ngx_string("password")
+};
+
+
 typedef struct {
     u_char                      *start;
     u_char                      *pos;
@@ -410,17 +420,7 @@ static ngx_int_t
 ngx_http_ecodoc_session_check(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx)
 {
-    ngx_str_t                    args[3];
-    ngx_http_ecodoc_main_conf_t *emcf;
-
-    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
-
-    args[0] = ctx->sid;
-    args[1] = emcf->session_timeout_arg;
-    args[2] = emcf->session_lifetime_arg;
-
-    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_GATE, args, 3,
-                                   ngx_http_ecodoc_session_done)
+    if (ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_session_done)
         != NGX_OK)
     {
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1090,16 +1090,9 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_str_t                    args[7];
     ngx_http_ecodoc_main_conf_t *emcf;
 
-    static ngx_str_t  modes[] = {
-        ngx_null_string,
-        ngx_string("signup"),
-        ngx_string("login"),
-        ngx_string("password")
-    };
-
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    args[0] = modes[ctx->page];
+    args[0] = ngx_http_ecodoc_modes[ctx->page];
     args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
                                                          : ctx->f_user;
     args[2] = emcf->max_failures_arg;
@@ -1209,13 +1202,6 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_main_conf_t *emcf;
 
-    static ngx_str_t  modes[] = {
-        ngx_null_string,
-        ngx_string("signup"),
-        ngx_string("login"),
-        ngx_string("password")
-    };
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
     if (ctx->hashing) {
@@ -1231,7 +1217,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
         return;
     }
 
-    args[0] = modes[ctx->page];
+    args[0] = ngx_http_ecodoc_modes[ctx->page];
     args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
                                                          : ctx->f_user;
     args[2] = emcf->max_failures_arg;
