@@ -542,27 +542,6 @@ failed:
 }
 
 
-static int
-ecodoc_ca_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    int              ok;
-    X509V3_CTX       ctx;
-    X509_EXTENSION  *ext;
-
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-
-    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (ext == NULL) {
-        return -1;
-    }
-
-    ok = X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-
-    return ok ? 0 : -1;
-}
-
-
 static X509 *
 ecodoc_ca_self_sign(EVP_PKEY *key, X509_NAME *name, long days)
 {
@@ -585,11 +564,11 @@ ecodoc_ca_self_sign(EVP_PKEY *key, X509_NAME *name, long days)
         || X509_time_adj_ex(X509_getm_notAfter(x), (int) days, 0, NULL)
            == NULL
         || X509_set_pubkey(x, key) != 1
-        || ecodoc_ca_add_ext(x, x, NID_basic_constraints,
+        || ecodoc_ca_x509_ext(x, x, NID_basic_constraints,
                              "critical,CA:TRUE") != 0
-        || ecodoc_ca_add_ext(x, x, NID_key_usage,
+        || ecodoc_ca_x509_ext(x, x, NID_key_usage,
                              "critical,keyCertSign,cRLSign") != 0
-        || ecodoc_ca_add_ext(x, x, NID_subject_key_identifier, "hash") != 0
+        || ecodoc_ca_x509_ext(x, x, NID_subject_key_identifier, "hash") != 0
         || X509_sign(x, key, EVP_sha256()) == 0)
     {
         ecodoc_ca_error("cannot make the CA certificate: %s",

@@ -410,16 +410,34 @@ ecodoc_ca_code_state(const char *s)
 }
 
 
+/* runs a script that answers one of the states above */
+
+static ecodoc_ca_code_e
+ecodoc_ca_code_eval(ecodoc_ca_t *ca, int argc, const char **argv)
+{
+    redisReply       *r;
+    ecodoc_ca_code_e  rc;
+
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, argc, argv);
+    if (r == NULL) {
+        return ECODOC_CA_CODE_ERROR;
+    }
+
+    rc = ecodoc_ca_code_state(r->str);
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
 /* the reply of the "tried" script */
 
 static ecodoc_ca_code_e
 ecodoc_ca_enroll_tried(ecodoc_ca_t *ca, const char *user, const char *id,
     int right, const char *addr, const char *state, ecodoc_ca_esess_t *s)
 {
-    char              keys[3][ECODOC_CA_KEY_LEN], now[24];
-    redisReply       *r;
-    const char       *argv[15];
-    ecodoc_ca_code_e  rc;
+    char         keys[3][ECODOC_CA_KEY_LEN], now[24];
+    const char  *argv[15];
 
     ecodoc_ca_redis_key(ca, keys[0], "enroll:", user, "");
     ecodoc_ca_redis_key(ca, keys[1], "audit", "", "");
@@ -442,15 +460,7 @@ ecodoc_ca_enroll_tried(ecodoc_ca_t *ca, const char *user, const char *id,
     argv[13] = ECODOC_CA_SESSION_TTL;
     argv[14] = state;
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, 15, argv);
-    if (r == NULL) {
-        return ECODOC_CA_CODE_ERROR;
-    }
-
-    rc = ecodoc_ca_code_state(r->str);
-    freeReplyObject(r);
-
-    return rc;
+    return ecodoc_ca_code_eval(ca, 15, argv);
 }
 
 
@@ -622,10 +632,8 @@ ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
 ecodoc_ca_code_e
 ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
 {
-    char              keys[2][ECODOC_CA_KEY_LEN], now[24];
-    redisReply       *r;
-    const char       *argv[8];
-    ecodoc_ca_code_e  rc;
+    char         keys[2][ECODOC_CA_KEY_LEN], now[24];
+    const char  *argv[8];
 
     ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
     ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
@@ -640,13 +648,5 @@ ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
     argv[6] = now;
     argv[7] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, 8, argv);
-    if (r == NULL) {
-        return ECODOC_CA_CODE_ERROR;
-    }
-
-    rc = ecodoc_ca_code_state(r->str);
-    freeReplyObject(r);
-
-    return rc;
+    return ecodoc_ca_code_eval(ca, 8, argv);
 }

@@ -274,8 +274,8 @@ ecodoc_ca_cert_not_after(X509 *cert)
 }
 
 
-static int
-ecodoc_ca_ext(X509 *x, X509 *issuer, int nid, const char *value)
+int
+ecodoc_ca_x509_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
     int              ok;
     X509V3_CTX       ctx;
@@ -327,12 +327,12 @@ ecodoc_ca_build(ecodoc_ca_pki_t *pki, const char *user, EVP_PKEY *key,
         || X509_time_adj_ex(X509_getm_notAfter(x), (int) days, 0, NULL)
            == NULL
         || X509_set_pubkey(x, key) != 1
-        || ecodoc_ca_ext(x, pki->cert, NID_basic_constraints, "CA:FALSE")
-        || ecodoc_ca_ext(x, pki->cert, NID_key_usage,
+        || ecodoc_ca_x509_ext(x, pki->cert, NID_basic_constraints, "CA:FALSE")
+        || ecodoc_ca_x509_ext(x, pki->cert, NID_key_usage,
                          "critical,digitalSignature")
-        || ecodoc_ca_ext(x, pki->cert, NID_ext_key_usage, "clientAuth")
-        || ecodoc_ca_ext(x, pki->cert, NID_subject_key_identifier, "hash")
-        || ecodoc_ca_ext(x, pki->cert, NID_authority_key_identifier,
+        || ecodoc_ca_x509_ext(x, pki->cert, NID_ext_key_usage, "clientAuth")
+        || ecodoc_ca_x509_ext(x, pki->cert, NID_subject_key_identifier, "hash")
+        || ecodoc_ca_x509_ext(x, pki->cert, NID_authority_key_identifier,
                          "keyid:always")
         || X509_sign(x, pki->key, EVP_sha256()) == 0)
     {
@@ -356,16 +356,10 @@ static int
 ecodoc_ca_user_exists(ecodoc_ca_t *ca, const char *user)
 {
     int          rc;
-    char         key[ECODOC_CA_KEY_LEN];
     redisReply  *r;
-    const char  *argv[2];
 
-    ecodoc_ca_redis_key(ca, key, "user:", user, "");
-
-    argv[0] = "EXISTS";
-    argv[1] = key;
-
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 2, argv);
+    r = ecodoc_ca_redis_key_call(ca, REDIS_REPLY_INTEGER, "EXISTS", "user:",
+                                 user, "");
     if (r == NULL) {
         return -1;
     }

@@ -91,6 +91,9 @@ int ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv);
 
 /* ecodoc_ca_issue.c: certificates */
 
+/* adds an extension in openssl.cnf syntax; 0 or -1 */
+int ecodoc_ca_x509_ext(X509 *x, X509 *issuer, int nid, const char *value);
+
 /* "ec" (P-256), "ec384", "rsa2048", "rsa3072", "rsa4096"; NULL reported */
 EVP_PKEY *ecodoc_ca_keygen(const char *type);
 

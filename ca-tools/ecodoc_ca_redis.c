@@ -268,6 +268,22 @@ ecodoc_ca_redis_call(ecodoc_ca_t *ca, int type, int argc, const char **argv)
 }
 
 
+redisReply *
+ecodoc_ca_redis_key_call(ecodoc_ca_t *ca, int type, const char *cmd,
+    const char *kind, const char *id, const char *suffix)
+{
+    char         key[ECODOC_CA_KEY_LEN];
+    const char  *argv[2];
+
+    ecodoc_ca_redis_key(ca, key, kind, id, suffix);
+
+    argv[0] = cmd;
+    argv[1] = key;
+
+    return ecodoc_ca_redis_call(ca, type, 2, argv);
+}
+
+
 void
 ecodoc_ca_redis_key(ecodoc_ca_t *ca, char buf[ECODOC_CA_KEY_LEN],
     const char *kind, const char *id, const char *suffix)

@@ -35,6 +35,10 @@ redisReply *ecodoc_ca_redis_reply(ecodoc_ca_t *ca, int type,
 redisReply *ecodoc_ca_redis_call(ecodoc_ca_t *ca, int type, int argc,
     const char **argv);
 
+/* "CMD key" for the key made of prefix + kind + id + suffix */
+redisReply *ecodoc_ca_redis_key_call(ecodoc_ca_t *ca, int type,
+    const char *cmd, const char *kind, const char *id, const char *suffix);
+
 /* prefix + kind + id + suffix, e.g. "ecodoc:" "user:" "alice" ":certs" */
 void ecodoc_ca_redis_key(ecodoc_ca_t *ca, char buf[ECODOC_CA_KEY_LEN],
     const char *kind, const char *id, const char *suffix);

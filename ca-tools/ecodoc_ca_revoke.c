@@ -315,16 +315,10 @@ ecodoc_ca_same_serial(const char *a, const char *b)
 static redisReply *
 ecodoc_ca_bound(ecodoc_ca_t *ca, const char *user)
 {
-    char         key[ECODOC_CA_KEY_LEN];
     redisReply  *r;
-    const char  *argv[2];
 
-    ecodoc_ca_redis_key(ca, key, "user:", user, ":certs");
-
-    argv[0] = "SMEMBERS";
-    argv[1] = key;
-
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 2, argv);
+    r = ecodoc_ca_redis_key_call(ca, REDIS_REPLY_ARRAY, "SMEMBERS", "user:",
+                                 user, ":certs");
 
     if (r != NULL && ecodoc_ca_redis_strings(r, 1) != 0) {
         ecodoc_ca_error("unexpected reply to Redis SMEMBERS");
