@@ -747,6 +747,16 @@ ecodoc_ca_issue(ecodoc_ca_t *ca, int argc, char **argv)
         return ECODOC_CA_USAGE;
     }
 
+    if (strcmp(o.keytype, "ec") != 0 && strcmp(o.keytype, "ec384") != 0
+        && strcmp(o.keytype, "rsa2048") != 0
+        && strcmp(o.keytype, "rsa3072") != 0
+        && strcmp(o.keytype, "rsa4096") != 0)
+    {
+        ecodoc_ca_usage_error("invalid --key \"%s\": use ec, ec384, rsa2048, "
+                              "rsa3072 or rsa4096", o.keytype);
+        return ECODOC_CA_USAGE;
+    }
+
     if (o.p12 != NULL && o.out != NULL) {
         ecodoc_ca_usage_error("issue: --out goes with --csr");
         return ECODOC_CA_USAGE;
