@@ -300,10 +300,9 @@ ecodoc_ca_user_read_password(char buf[ECODOC_PASSWD_MAX_INPUT + 2],
 }
 
 
-/* add's extras: with a CA, a certificate password and the notice */
+/* add's extras: a certificate password and the registration notice */
 
 typedef struct {
-    const char  *dir;
     const char  *enroll_url;
     const char  *site_url;
     const char  *days;
@@ -316,14 +315,6 @@ ecodoc_ca_user_enroll(ecodoc_ca_t *ca, const char *user,
 {
     char        code[ECODOC_CA_CODE_LEN + 1];
     long long   days;
-
-    if (e->dir == NULL) {
-        e->dir = getenv("ECODOC_CA_DIR");
-    }
-
-    if (e->dir == NULL || e->dir[0] == '\0') {
-        return ECODOC_CA_OK;
-    }
 
     days = ECODOC_CA_ENROLL_DAYS;
 
@@ -370,7 +361,6 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
     ecodoc_ca_option_t  opts[] = {
         { "--password-stdin", 0, &from_stdin },
         { "--cost", 1, &cost_s },
-        { "--dir", 1, &e.dir },
         { "--enroll-url", 1, &e.enroll_url },
         { "--site-url", 1, &e.site_url },
         { "--enroll-days", 1, &e.days },
@@ -388,8 +378,8 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
         return ECODOC_CA_USAGE;
     }
 
-    if (existing && (e.dir || e.enroll_url || e.site_url || e.days)) {
-        ecodoc_ca_usage_error("%s: --dir, --enroll-url, --site-url and "
+    if (existing && (e.enroll_url || e.site_url || e.days)) {
+        ecodoc_ca_usage_error("%s: --enroll-url, --site-url and "
                               "--enroll-days go with user add", argv[0]);
         return ECODOC_CA_USAGE;
     }

@@ -16,7 +16,13 @@ my $t = Ecodoc::Test->new()->start();
 
 # --- add
 my $out = $t->ca('user', 'add', 'alice', '--cost', 12);
-like($out, qr/\Auser: alice\ninitial password: (\S+)\n\z/, 'user add output');
+like($out, qr/\Auser: alice\ninitial password: (\S+)\ncertificate password: (\S+)\n--- notice ---\n/,
+    'user add output: the two secrets, then the notice');
+my ($notice) = $out =~ /--- notice ---\n(.*)\z/s;
+like($notice, qr/alice/, 'the notice names the user');
+like($notice, qr{https://\S+/enroll/}, '... and the enrollment URL');
+my ($ipw, $cpw) = $out =~ /initial password: (\S+)\ncertificate password: (\S+)/;
+unlike($notice, qr/\Q$ipw\E|\Q$cpw\E/, '... but neither secret');
 my ($alice_pw) = $out =~ /initial password: (\S+)/;
 my $rec = $t->user_record('alice');
 is($rec->{initial}, '1', 'record: initial 1');

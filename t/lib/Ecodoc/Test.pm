@@ -1216,12 +1216,13 @@ sub eca_init {
     return $out;
 }
 
-# eca(@args): ecodoc-ca with --dir DIR/eca (options may come anywhere);
-# eca({}, @args) never dies, like ca({}, ...)
+# eca(@args): ecodoc-ca with --dir DIR/eca (options may come anywhere;
+# the user commands need no CA); eca({}, @args) never dies, like ca({}, ...)
 sub eca {
     my ($self, @args) = @_;
     my $o = ref $args[0] eq 'HASH' ? shift @args : undef;
-    return $self->ca($o ? ($o) : (), @args, '--dir', $self->eca_dir);
+    my @dir = $args[0] eq 'user' ? () : ('--dir', $self->eca_dir);
+    return $self->ca($o ? ($o) : (), @args, @dir);
 }
 
 # the server{} text for start(server => ...): /enroll/ proxied to the
