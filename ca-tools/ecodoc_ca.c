@@ -88,7 +88,7 @@ ecodoc_ca_usage(void)
           "  --password-stdin       read the password from one line of "
           "stdin instead of\n"
           "                         making a random one\n"
-          "  --cost LN              scrypt cost, N = 2^LN (10..22, "
+          "  --cost LN              scrypt cost, N = 2^LN (10..20, "
           "default "
           ECODOC_CA_STR(ECODOC_SCRYPT_LN) ")\n"
           "  --count N              how many of the newest audit records "

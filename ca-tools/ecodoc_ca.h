@@ -18,7 +18,7 @@
 #define ECODOC_CA_PREFIX_MAX  256
 #define ECODOC_CA_TIME_LEN    32     /* "1970-01-01T00:00:00.000Z" + NUL */
 #define ECODOC_CA_COST_MIN    10     /* --cost: scrypt N = 2^LN */
-#define ECODOC_CA_COST_MAX    22
+#define ECODOC_CA_COST_MAX    20      /* 1 GiB with r = 8: ecodoc_passwd.c */
 
 
 struct redisContext;
