@@ -23,7 +23,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test demo bench bench-deps clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -62,6 +62,26 @@ test: deps
 demo: deps
 	$(MAKE) all
 	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) perl demo/run.pl
+
+# the benchmark against plain nginx and the peers (bench/RESULTS.md)
+BENCH_PKGS := apache2-utils libnginx-mod-http-lua lua-nginx-redis \
+              lua-nginx-string valgrind redis-tools
+
+bench-deps: deps
+	@missing=""; \
+	for p in $(BENCH_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+bench: bench-deps
+	$(MAKE) all
+	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) perl bench/bench.pl
 
 clean:
 	rm -rf $(BUILD)

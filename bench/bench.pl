@@ -1,0 +1,888 @@
+#!/usr/bin/perl
+
+# make bench: ngx_ecodoc_module against plain nginx and its peers, on
+# loopback, in a temp dir that is always removed (BENCH_KEEP=1 keeps it).
+#
+#   ECODOC_MODULE=build/nginx/objs/ngx_http_ecodoc_module.so \
+#   ECODOC_CA=build/ecodoc-ca perl bench/bench.pl
+#
+# Knobs (environment): BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_REQUESTS
+# (300000), BENCH_CONCURRENCY (32), BENCH_SESSIONS (10000),
+# BENCH_PROFILE_REQUESTS (4000; 0 skips callgrind), BENCH_STORM_SECONDS
+# (12), BENCH_OUT (bench/RESULTS.md).
+#
+# The parts: Redis, the CA, the user's sign-up, login and password change
+# come from the test harness (t/lib/Ecodoc/Test.pm); the configurations are
+# in bench/peers/.
+
+use strict;
+use warnings;
+use utf8;
+
+use Cwd qw(abs_path);
+use Digest::SHA qw(sha1_hex sha256_hex);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use List::Util qw(sum max);
+use POSIX qw(strftime floor);
+use Time::HiRes qw(sleep time);
+
+my $ROOT;
+BEGIN { $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/..') }
+use lib "$ROOT/t/lib";
+
+BEGIN {
+    for my $v (qw(ECODOC_MODULE ECODOC_CA)) {
+        die "$v is not set (run it with make bench)\n" unless $ENV{$v};
+    }
+    $ENV{ECODOC_KEEP} = 1 if $ENV{BENCH_KEEP};
+}
+
+use Test::More ();
+use Ecodoc::Test;
+
+Test::More->builder->no_ending(1);
+Test::More->builder->no_diag(0);
+binmode STDOUT, ':encoding(UTF-8)';
+$| = 1;
+
+my %K = (
+    rounds    => $ENV{BENCH_ROUNDS} // 5,
+    seconds   => $ENV{BENCH_SECONDS} // 10,
+    requests  => $ENV{BENCH_REQUESTS} // 300000,
+    conc      => $ENV{BENCH_CONCURRENCY} // 32,
+    sessions  => $ENV{BENCH_SESSIONS} // 10000,
+    profile   => $ENV{BENCH_PROFILE_REQUESTS} // 4000,
+    storm     => $ENV{BENCH_STORM_SECONDS} // 12,
+    out       => $ENV{BENCH_OUT} // "$ROOT/bench/RESULTS.md",
+);
+
+my $PEERS = "$ROOT/bench/peers";
+my $PREFIX = 'ecodoc:';
+my $NGINX = Ecodoc::Test::which('nginx') or die "no nginx\n";
+my $AB = Ecodoc::Test::which('ab') or die "no ab (apache2-utils)\n";
+my $T0 = time;
+
+# the configurations, in the order of the table
+my @CONFIGS = (
+    { name => 'plain',        file => 'plain.conf',
+      label => 'plain nginx mTLS proxy (ceiling)' },
+    { name => 'gate',         file => 'gate.conf',
+      label => 'ecodoc gate (1 Redis round trip)' },
+    { name => 'gate_cache',   file => 'gate.conf',
+      label => 'ecodoc gate + ecodoc_cache valid=2s',
+      cache => 'ecodoc_cache zone=ecodoc:10m valid=2s;' },
+    { name => 'auth_request', file => 'auth_request.conf',
+      label => 'auth_request + Lua auth location' },
+    { name => 'lua',          file => 'lua.conf',
+      label => 'access_by_lua + lua-resty-redis' },
+);
+my %CFG = map { $_->{name} => $_ } @CONFIGS;
+
+my $t = Ecodoc::Test->new(prefix => $PREFIX);
+my $D = $t->dir;
+say_("bench dir: $D" . ($ENV{BENCH_KEEP} ? ' (kept)' : ''));
+
+$t->make_ca();
+$t->redis_start();
+my $REDIS_SOCK = $t->{redis_sock};
+my $REDIS_PID = $t->{procs}{redis};
+
+my @ports = Ecodoc::Test::free_ports(1 + @CONFIGS + 1);
+my $BACKEND_PORT = shift @ports;
+$_->{port} = shift @ports for @CONFIGS;
+my $PROFILE_PORT = shift @ports;
+
+###############################################################################
+# configurations
+
+make_path("$D/conf", "$D/tmp", "$D/backend", map { "$D/$_->{name}" } @CONFIGS);
+
+sub render {
+    my ($src, $dst, %v) = @_;
+    my $c = slurp("$PEERS/$src");
+    my %all = (
+        DIR => $D, BACKEND_PORT => $BACKEND_PORT, MODULE => $t->{module},
+        REDIS_SOCK => $REDIS_SOCK, PREFIX => $PREFIX, PEERS => $PEERS,
+        USER => $> == 0 ? 'user root root;' : '', ECODOC_CACHE => '', %v,
+    );
+    $c =~ s/%%([A-Z_]+)%%/exists $all{$1} ? $all{$1} : die "unknown %%$1%% in $src\n"/ge;
+    spew($dst, $c);
+}
+
+render($_, "$D/conf/$_") for qw(common-main.conf common-http.conf
+    common-tls.conf common-proxy.conf);
+render('backend.conf', "$D/backend/nginx.conf");
+for my $c (@CONFIGS) {
+    render($c->{file}, "$D/$c->{name}/nginx.conf", NAME => $c->{name},
+        PORT => $c->{port}, ECODOC_CACHE => $c->{cache} // '');
+}
+
+# the GATE script, as the module sends it, for the Lua peers
+my $GATE = gate_script("$ROOT/ngx_ecodoc_module/ngx_http_ecodoc_scripts.c");
+spew("$D/gate.lua", $GATE);
+my $GATE_SHA = sha1_hex($GATE);
+
+sub nginx_start {
+    my ($name, $port) = @_;
+    $t->spawn($name, "$D/$name/nginx.out", $NGINX, '-p', "$D/$name/",
+        '-c', "$D/$name/nginx.conf", '-e', "$D/$name/error.log",
+        '-g', "daemon off; pid $D/$name/nginx.pid;");
+    $t->wait_port($name, $port, 15);
+}
+
+nginx_start('backend', $BACKEND_PORT);
+nginx_start($_->{name}, $_->{port}) for @CONFIGS;
+
+$_->{worker} = worker_pid($_->{name}) for @CONFIGS;
+my $BACKEND_WORKER = worker_pid('backend');
+
+###############################################################################
+# the user: sign-up, login with the initial password, change it (the real
+# pages of the gate's nginx); its session cookie is what ab presents
+
+$t->{port} = $CFG{gate}{port};
+my $alice = $t->ready_user('alice');
+my $COOKIE = "$Ecodoc::Test::COOKIE=$alice->{cookie}";
+spew("$D/alice.pem", slurp("$D/alice.crt") . slurp("$D/alice.key"));
+
+my $exists = $t->redis_cmd('SCRIPT', 'EXISTS', $GATE_SHA);
+die "the GATE script extracted from the sources is not the one the module " .
+    "loaded (sha1 $GATE_SHA)\n" unless $exists->[0] == 1;
+
+my $BODY = "ecodoc backend: ok\n";
+for my $c (@CONFIGS) {
+    my $res = get_with(port => $c->{port}, cert => 'alice',
+        cookie => $alice->{cookie});
+    die "$c->{name}: GET / answered $res->{status}, not the backend's 200:\n"
+        . $res->{raw} . "\n" . (eval { slurp("$D/$c->{name}/error.log") } // '')
+        unless $res->{status} == 200 && $res->{body} eq $BODY;
+    # and without the session the gates refuse
+    next if $c->{name} eq 'plain';
+    my $no = get_with(port => $c->{port}, cert => 'alice');
+    die "$c->{name}: GET / without a session answered $no->{status}\n"
+        if $no->{status} == 200;
+}
+say_("every configuration answers the backend's 200 with the session " .
+    "(and refuses without it, but plain)");
+
+###############################################################################
+# the interleaved rounds
+
+my @MACHINE = machine();
+say_($_) for @MACHINE;
+say_(sprintf "load: ab -k -c %d -t %d -n %d, %d rounds, interleaved",
+    $K{conc}, $K{seconds}, $K{requests}, $K{rounds});
+
+# warm-up: every configuration, every connection pool
+for my $c (@CONFIGS) {
+    my $w = ab($c, n => 200000, c => $K{conc}, t => 2);
+    die "$c->{name}: warm-up failed: $w->{problem}\n" if $w->{problem};
+    $c->{rate} = $w->{rps};
+}
+
+my %runs;
+for my $round (1 .. $K{rounds}) {
+    # rotate the order so no configuration always runs first or last
+    my @order = map { $CONFIGS[($_ + $round - 1) % @CONFIGS] } 0 .. $#CONFIGS;
+    for my $c (@order) {
+        my $r = measured_run($c);
+        die "$c->{name}: round $round: $r->{problem}\n" if $r->{problem};
+        push @{ $runs{$c->{name}} }, $r;
+        say_(sprintf "round %d %-13s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms"
+            . "  cpu %5.2f s/10k  EVALSHA/req %.4f", $round, $c->{name},
+            $r->{rps}, $r->{p50}, $r->{p99}, $r->{cpu10k}, $r->{evalsha});
+    }
+}
+
+my %med;
+for my $c (@CONFIGS) {
+    my $rs = $runs{$c->{name}};
+    my %m;
+    for my $k (qw(rps p50 p99 max cpu10k rss evalsha calls redis_cpu10k
+        backend_cpu10k ab_cpu10k requests))
+    {
+        $m{$k} = median(map { $_->{$k} } @$rs);
+    }
+    $m{rps_all} = [map { $_->{rps} } @$rs];
+    $med{$c->{name}} = \%m;
+}
+$med{$_}{ratio} = $med{$_}{rps} / $med{plain}{rps} for keys %med;
+
+my $table = results_table();
+print "\n$table\n";
+
+###############################################################################
+# login storm: logins at full speed next to gated GETs on the same nginx
+
+my $storm = login_storm();
+
+###############################################################################
+# memory: Redis bytes per user and per session, worker RSS at N sessions
+
+my $memory = memory();
+
+###############################################################################
+# profile
+
+my $profile = $K{profile} ? profile() : undef;
+
+###############################################################################
+# targets and the report
+
+my $targets = targets();
+print "\n$targets\n";
+write_results();
+say_(sprintf "written %s (%.0f s in all)", $K{out}, time - $T0);
+exit 0;
+
+###############################################################################
+# helpers
+
+sub say_ { print "@_\n" }
+
+sub slurp {
+    my ($f) = @_;
+    open(my $fh, '<:raw', $f) or die "$f: $!\n";
+    local $/;
+    my $c = <$fh>;
+    return $c;
+}
+
+sub spew {
+    my ($f, $c) = @_;
+    open(my $fh, '>:raw', $f) or die "$f: $!\n";
+    print {$fh} $c;
+    close $fh or die "$f: $!\n";
+}
+
+sub median {
+    my @v = sort { $a <=> $b } grep { defined } @_;
+    return undef unless @v;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+# the C string literals of the GATE script (with its prelude), joined
+sub gate_script {
+    my ($file) = @_;
+    my $src = slurp($file);
+    my $lit = sub {
+        my ($text) = @_;
+        $text =~ s{/\*.*?\*/}{}gs;
+        my $s = '';
+        while ($text =~ /"((?:[^"\\]|\\.)*)"/g) {
+            my $l = $1;
+            $l =~ s/\\(n|t|"|\\)/{ n => "\n", t => "\t", '"' => '"', '\\' => '\\' }->{$1}/ge;
+            $s .= $l;
+        }
+        return $s;
+    };
+    my ($prelude) = $src =~ /#define NGX_HTTP_ECODOC_LUA_PRELUDE(.*?[^\\])\n/s
+        or die "no NGX_HTTP_ECODOC_LUA_PRELUDE in $file\n";
+    my ($gate) = $src =~ /ngx_http_ecodoc_lua_gate\[\]\s*=(.*?"\s*);/s
+        or die "no ngx_http_ecodoc_lua_gate in $file\n";
+    $gate =~ s/^\s*NGX_HTTP_ECODOC_LUA_PRELUDE//
+        or die "the GATE script does not start with the prelude\n";
+    return $lit->($prelude) . $lit->($gate);
+}
+
+sub worker_pid {
+    my ($name) = @_;
+    my $master = $t->{procs}{$name} or die "$name is not running\n";
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        my $ch = eval { slurp("/proc/$master/task/$master/children") } // '';
+        my ($pid) = split ' ', $ch;
+        return $pid if $pid;
+        sleep 0.05;
+    }
+    die "$name: no worker process\n";
+}
+
+# utime + stime in seconds: of a process, or of one of its threads
+sub cpu_s {
+    my ($pid, $tid) = @_;
+    my $f = defined $tid ? "/proc/$pid/task/$tid/stat" : "/proc/$pid/stat";
+    my $s = eval { slurp($f) } // return 0;
+    $s =~ s/^.*\) //s;
+    my @f = split ' ', $s;
+    return ($f[11] + $f[12]) / 100;   # fields 14 and 15, USER_HZ = 100
+}
+
+sub rss_kb {
+    my ($pid) = @_;
+    my $s = eval { slurp("/proc/$pid/status") } // '';
+    return $s =~ /^VmRSS:\s+(\d+)/m ? $1 : 0;
+}
+
+sub commandstats {
+    my $info = $t->redis_cmd('INFO', 'commandstats');
+    my %c;
+    while ($info =~ /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/mg) {
+        $c{$1} = { calls => $2, usec => $3 };
+    }
+    return \%c;
+}
+
+sub stats_delta {
+    my ($a, $b) = @_;
+    my (%d, $all);
+    for my $k (keys %$b) {
+        next if $k eq 'info';
+        my $n = $b->{$k}{calls} - ($a->{$k} ? $a->{$k}{calls} : 0);
+        $d{$k} = $n if $n;
+        $all += $n;
+    }
+    return (\%d, $all // 0);
+}
+
+# ab against a configuration; returns what it measured, or {problem}
+sub ab {
+    my ($c, %o) = @_;
+    my $csv = "$D/ab.csv";
+    unlink $csv;
+    my @cmd = ($AB, '-k', '-q', '-c', $o{c}, '-t', $o{t}, '-n', $o{n},
+        '-E', "$D/alice.pem", '-e', $csv);
+    push @cmd, '-C', $o{cookie} // $COOKIE unless $o{no_cookie};
+    push @cmd, "https://127.0.0.1:$c->{port}/";
+    my $out = run_capture(@cmd);
+    my %r = (out => $out);
+    ($r{complete}) = $out =~ /^Complete requests:\s+(\d+)/m;
+    ($r{failed}) = $out =~ /^Failed requests:\s+(\d+)/m;
+    ($r{non2xx}) = $out =~ /^Non-2xx responses:\s+(\d+)/m;
+    ($r{rps}) = $out =~ /^Requests per second:\s+([\d.]+)/m;
+    ($r{doclen}) = $out =~ /^Document Length:\s+(\d+)/m;
+    ($r{keepalive}) = $out =~ /^Keep-Alive requests:\s+(\d+)/m;
+    $r{non2xx} //= 0;
+    if (!$r{complete} || !defined $r{rps}) {
+        $r{problem} = "ab did not finish:\n$out";
+        return \%r;
+    }
+    if ($r{failed} || $r{non2xx}
+        || ($r{doclen} // -1) != length $BODY)
+    {
+        $r{problem} = "ab: $r{failed} failed, $r{non2xx} non-2xx, document "
+            . "length " . ($r{doclen} // '?') . ":\n$out";
+        return \%r;
+    }
+    my %pct;
+    for my $l (split /\n/, eval { slurp($csv) } // '') {
+        $pct{$1} = $2 if $l =~ /^(\d+),([\d.]+)/;
+    }
+    @r{qw(p50 p90 p99)} = @pct{qw(50 90 99)};
+    ($r{max}) = $out =~ /^Total:\s+\d+\s+[\d.]+\s+[\d.]+\s+\d+\s+(\d+)/m;
+    return \%r;
+}
+
+sub run_capture {
+    my (@cmd) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDERR, '>&', \*STDOUT);
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return $out // '';
+}
+
+# one run with the counters around it
+sub measured_run {
+    my ($c) = @_;
+    my $w = $c->{worker};
+    my $st0 = commandstats();
+    my ($cpu0, $rcpu0, $bcpu0) = (cpu_s($w), cpu_s($REDIS_PID),
+        cpu_s($BACKEND_WORKER));
+    my ($ucpu0) = (times)[2] + (times)[3];
+    # -n from this configuration's last rate, so that ab ends on a count
+    # (every request answered and counted: exact Redis commands per
+    # request); -t only as a bound
+    my $n = int(($c->{rate} || 1000) * $K{seconds});
+    $n = $K{requests} if $n > $K{requests};
+    my $r = ab($c, n => $n, c => $K{conc}, t => 2 * $K{seconds});
+    return $r if $r->{problem};
+    $c->{rate} = $r->{rps};
+    my ($ucpu1) = (times)[2] + (times)[3];
+    my ($cpu1, $rcpu1, $bcpu1) = (cpu_s($w), cpu_s($REDIS_PID),
+        cpu_s($BACKEND_WORKER));
+    my $st1 = commandstats();
+    my ($d, $all) = stats_delta($st0, $st1);
+    my $n = $r->{complete};
+    $r->{requests} = $n;
+    $r->{cpu10k} = ($cpu1 - $cpu0) / $n * 10000;
+    $r->{redis_cpu10k} = ($rcpu1 - $rcpu0) / $n * 10000;
+    $r->{backend_cpu10k} = ($bcpu1 - $bcpu0) / $n * 10000;
+    $r->{ab_cpu10k} = ($ucpu1 - $ucpu0) / $n * 10000;
+    $r->{rss} = rss_kb($w);
+    $r->{evalsha} = (($d->{evalsha} // 0) + ($d->{eval} // 0)) / $n;
+    $r->{calls} = $all / $n;
+    $r->{cmds} = $d;
+    return $r;
+}
+
+# a GET on another port of the harness (its http() talks to $t->{port})
+sub get_with {
+    my (%o) = @_;
+    local $t->{port} = $o{port};
+    return $t->http(GET => $o{path} // '/', cert => $o{cert},
+        cookie => $o{cookie}, timeout => 10);
+}
+
+sub machine {
+    my $cpu = (slurp('/proc/cpuinfo') =~ /^model name\s*:\s*(.*)$/m)[0]
+        // 'unknown';
+    chomp(my $nproc = `nproc`);
+    chomp(my $kernel = `uname -sr`);
+    my ($mem) = slurp('/proc/meminfo') =~ /^MemTotal:\s+(\d+)/m;
+    my $os = (slurp('/etc/os-release') =~ /^PRETTY_NAME="?([^"\n]*)/m)[0];
+    my $ngx = (run_capture($NGINX, '-v') =~ m{nginx/(\S+)})[0];
+    my $ssl = (run_capture($NGINX, '-V') =~ /built with (OpenSSL \S+)/)[0];
+    my $redis = (run_capture('redis-server', '--version') =~ /v=(\S+)/)[0];
+    my $abv = (run_capture($AB, '-V') =~ /Version (\S+)/)[0];
+    my $lua = dpkg_version('libnginx-mod-http-lua');
+    my $rr = dpkg_version('lua-nginx-redis');
+    my $hiredis = dpkg_version('libhiredis0.14');
+    return (
+        "machine: $nproc CPUs ($cpu), " . sprintf('%.0f', $mem / 1048576)
+            . " GiB, $kernel, $os",
+        "versions: nginx $ngx ($ssl), Redis $redis, hiredis $hiredis, "
+            . "ApacheBench $abv, libnginx-mod-http-lua $lua, "
+            . "lua-nginx-redis $rr",
+    );
+}
+
+sub dpkg_version {
+    my ($p) = @_;
+    my $v = run_capture('dpkg-query', '-W', '-f=${Version}', $p);
+    return $v =~ /^\S+$/ ? $v : '?';
+}
+
+sub results_table {
+    my @h = ('configuration', 'req/s', 'x plain', 'p50 ms', 'p99 ms',
+        'worker CPU s/10k req', 'worker RSS MiB', 'EVALSHA/req',
+        'Redis calls/req (incl. in script)', 'Redis CPU s/10k req');
+    my @rows;
+    for my $c (@CONFIGS) {
+        my $m = $med{$c->{name}};
+        push @rows, [$c->{label}, sprintf('%.0f', $m->{rps}),
+            sprintf('%.2f', $m->{ratio}), sprintf('%.2f', $m->{p50}),
+            sprintf('%.2f', $m->{p99}), sprintf('%.3f', $m->{cpu10k}),
+            sprintf('%.1f', $m->{rss} / 1024), sprintf('%.4f', $m->{evalsha}),
+            sprintf('%.2f', $m->{calls}), sprintf('%.3f', $m->{redis_cpu10k})];
+    }
+    return md_table(\@h, \@rows);
+}
+
+sub md_table {
+    my ($h, $rows) = @_;
+    my $s = '| ' . join(' | ', @$h) . " |\n";
+    $s .= '|' . join('|', map { ' --- ' } @$h) . "|\n";
+    $s .= '| ' . join(' | ', @$_) . " |\n" for @$rows;
+    return $s;
+}
+
+###############################################################################
+# login storm
+
+sub login_storm {
+    my $c = $CFG{gate};
+    my $w = $c->{worker};
+    say_("\nlogin storm on the gate's nginx ($K{storm} s; scrypt 17 8 1 in "
+        . "thread_pool ecodoc threads=4)");
+
+    # a second user logs in again and again; alice's session stays valid
+    my $bob = $t->ready_user('bob');
+
+    my %o = (n => $K{requests}, c => $K{conc}, t => $K{storm});
+    my $quiet = ab($c, %o);
+    die "storm: quiet run: $quiet->{problem}\n" if $quiet->{problem};
+
+    my %tcpu0 = map { $_ => cpu_s($w, $_) } threads($w);
+    my $end = time + $K{storm} + 1;
+    my @kids;
+    my $nclients = 4;
+    for my $i (1 .. $nclients) {
+        my $pid = fork() // die "fork: $!\n";
+        if ($pid == 0) {
+            my ($ok, $bad) = (0, 0);
+            while (time < $end) {
+                my $r = $t->login('bob', 'bob', $bob->{password});
+                ($r->{status} == 303 ? $ok : $bad)++;
+            }
+            spew("$D/storm.$i", "$ok $bad\n");
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    sleep 1;    # the pool is busy hashing
+    my $tstart = time;
+    my $loud = ab($c, %o);
+    my $tend = time;
+    waitpid($_, 0) for @kids;
+    my %tcpu1 = map { $_ => cpu_s($w, $_) } threads($w);
+    die "storm: run during the logins: $loud->{problem}\n" if $loud->{problem};
+
+    my ($ok, $bad) = (0, 0);
+    for my $i (1 .. $nclients) {
+        my ($o, $b) = split ' ', (eval { slurp("$D/storm.$i") } // '0 0');
+        $ok += $o;
+        $bad += $b;
+    }
+    my ($main, $pool) = (0, 0);
+    for my $tid (keys %tcpu1) {
+        my $d = $tcpu1{$tid} - ($tcpu0{$tid} // 0);
+        if ($tid == $w) { $main += $d } else { $pool += $d }
+    }
+    my %s = (quiet => $quiet, loud => $loud, logins => $ok, refused => $bad,
+        seconds => $K{storm} + 1, main_cpu => $main, pool_cpu => $pool,
+        threads => scalar(keys %tcpu1) - 1,
+        ratio => $loud->{p99} / $quiet->{p99});
+    say_(sprintf "quiet:  %6.0f req/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms",
+        @{$quiet}{qw(rps p50 p99 max)});
+    say_(sprintf "storm:  %6.0f req/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms"
+        . "  (p99 x%.2f)", @{$loud}{qw(rps p50 p99 max)}, $s{ratio});
+    say_(sprintf "logins: %d answered 303 (%.1f/s), %d otherwise; worker CPU:"
+        . " main thread %.2f s, %d pool threads %.2f s", $ok,
+        $ok / $s{seconds}, $bad, $main, $s{threads}, $pool);
+    return \%s;
+}
+
+sub threads {
+    my ($pid) = @_;
+    opendir(my $dh, "/proc/$pid/task") or return ();
+    return grep { /^\d+$/ } readdir $dh;
+}
+
+###############################################################################
+# memory
+
+sub memory {
+    say_("\nmemory: $K{sessions} sessions");
+    my %m;
+    my $u = "${PREFIX}user:alice";
+    my $usage = sub { $t->redis_cmd('MEMORY', 'USAGE', $_[0], 'SAMPLES', 0)
+        // 0 };
+    my $fp = $alice->{fp};
+    $m{user_hash} = $usage->($u);
+    $m{user_certs} = $usage->("$u:certs");
+    $m{cert} = $usage->("${PREFIX}cert:$fp");
+    $m{user_sessions_1} = $usage->("$u:sessions");
+    my $sids = $t->redis_cmd('SMEMBERS', "$u:sessions");
+    $m{sess} = $usage->("${PREFIX}sess:$sids->[0]");
+    $m{per_user} = $m{user_hash} + $m{user_certs} + $m{cert};
+
+    # N sessions of alice's, with the module's layout (docs/redis-schema.md)
+    my $used0 = redis_used();
+    my @tokens;
+    my $now = time;
+    my $proto = '';
+    my $resp = sub {
+        my $s = '*' . @_ . "\r\n";
+        $s .= '$' . length($_) . "\r\n$_\r\n" for @_;
+        return $s;
+    };
+    for my $i (1 .. $K{sessions}) {
+        my $tok = token43($i);
+        my $sid = sha256_hex($tok);
+        push @tokens, $tok;
+        $proto .= $resp->('HSET', "${PREFIX}sess:$sid", 'user', 'alice',
+            'fp', $fp, 'created', int $now);
+        $proto .= $resp->('EXPIRE', "${PREFIX}sess:$sid", 1800);
+        $proto .= $resp->('SADD', "$u:sessions", $sid);
+    }
+    spew("$D/sessions.resp", $proto);
+    my $out = run_capture('/bin/sh', '-c',
+        "redis-cli -s '$REDIS_SOCK' --pipe < '$D/sessions.resp'");
+    die "redis-cli --pipe: $out\n" unless $out =~ /errors: 0, replies: \d+/;
+    my $used1 = redis_used();
+    $m{per_session_used} = ($used1 - $used0) / $K{sessions};
+    $m{user_sessions_n} = $usage->("$u:sessions");
+    $m{per_session_keys} = $m{sess}
+        + ($m{user_sessions_n} - $m{user_sessions_1}) / ($K{sessions} - 1);
+
+    # touch each through the gate once, on each of the module's nginx
+    for my $name (qw(gate gate_cache)) {
+        my $c = $CFG{$name};
+        my $rss0 = rss_kb($c->{worker});
+        my $st0 = commandstats();
+        my ($ok, $n) = touch_sessions($c->{port}, \@tokens);
+        my $st1 = commandstats();
+        my ($d) = stats_delta($st0, $st1);
+        $m{$name} = { rss0 => $rss0, rss1 => rss_kb($c->{worker}),
+            ok => $ok, n => $n, evalsha => $d->{evalsha} // 0 };
+        die "$name: only $ok of $n session requests answered 200\n"
+            unless $ok == $n;
+        say_(sprintf "%-10s worker RSS %.1f MiB before, %.1f MiB after %d "
+            . "sessions (%d answered 200, %d EVALSHA)", $name, $rss0 / 1024,
+            $m{$name}{rss1} / 1024, $n, $ok, $m{$name}{evalsha});
+    }
+    say_(sprintf "Redis: %d bytes per user (user hash %d + certs set %d + "
+        . "cert hash %d); %.0f bytes per session (used_memory delta; sess hash"
+        . " %d + its sessions-set entry)", $m{per_user}, $m{user_hash},
+        $m{user_certs}, $m{cert}, $m{per_session_used}, $m{sess});
+    return \%m;
+}
+
+sub redis_used {
+    my $i = $t->redis_cmd('INFO', 'memory');
+    return ($i =~ /^used_memory:(\d+)/m)[0];
+}
+
+sub token43 {
+    my ($i) = @_;
+    my @c = ('A' .. 'Z', 'a' .. 'z', '0' .. '9', '-', '_');
+    my $s = join '', map { $c[rand @c] } 1 .. 35;
+    return $s . sprintf('%08d', $i);
+}
+
+# one keep-alive TLS connection, a GET per session token; returns
+# (answers 200 from the backend, requests)
+sub touch_sessions {
+    my ($port, $tokens) = @_;
+    my $s = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+        SSL_verify_mode => 0, SSL_cert_file => "$D/alice.crt",
+        SSL_key_file => "$D/alice.key", Timeout => 10)
+        or die "touch: connect: $IO::Socket::SSL::SSL_ERROR\n";
+    my ($ok, $n, $buf) = (0, 0, '');
+    for my $tok (@$tokens) {
+        print {$s} "GET / HTTP/1.1\r\nHost: localhost\r\n"
+            . "Cookie: $Ecodoc::Test::COOKIE=$tok\r\n\r\n";
+        $n++;
+        while (1) {
+            if ($buf =~ /\A(HTTP\/1\.1 (\d+)[^\r]*\r\n(.*?)\r\n\r\n)/s) {
+                my ($head, $st, $h) = ($1, $2, $3);
+                my ($len) = $h =~ /^content-length:\s*(\d+)/mi;
+                $len //= 0;
+                if (length($buf) >= length($head) + $len) {
+                    my $body = substr($buf, length $head, $len);
+                    substr($buf, 0, length($head) + $len, '');
+                    $ok++ if $st == 200 && $body eq $BODY;
+                    last;
+                }
+            }
+            my $k = sysread($s, my $chunk, 65536);
+            die "touch: connection closed after $n requests\n" unless $k;
+            $buf .= $chunk;
+        }
+    }
+    close $s;
+    return ($ok, $n);
+}
+
+###############################################################################
+# profile: callgrind on a single-process nginx (master_process off), plain
+# and gate, the same bounded number of requests
+
+sub profile {
+    my $vg = Ecodoc::Test::which('valgrind') or do {
+        say_('no valgrind: profile skipped');
+        return undef;
+    };
+    say_("\nprofile: callgrind, $K{profile} requests each (plain, gate)");
+    my %p;
+    for my $name (qw(plain gate)) {
+        my $c = $CFG{$name};
+        my $pn = "profile_$name";
+        make_path("$D/$pn");
+        (my $conf = slurp("$D/$name/nginx.conf"))
+            =~ s/127\.0\.0\.1:$c->{port}/127.0.0.1:$PROFILE_PORT/;
+        $conf =~ s{/$name/error\.log}{/$pn/error.log};
+        spew("$D/$pn/nginx.conf", $conf);
+        my $cg = "$D/$pn/callgrind.out";
+        $t->spawn($pn, "$D/$pn/valgrind.out", $vg, '--tool=callgrind',
+            '--instr-atstart=no', "--callgrind-out-file=$cg",
+            $NGINX, '-p', "$D/$pn/", '-c', "$D/$pn/nginx.conf",
+            '-e', "$D/$pn/error.log",
+            '-g', "daemon off; master_process off; pid $D/$pn/nginx.pid;");
+        $t->wait_port($pn, $PROFILE_PORT, 120);
+        my $pc = { port => $PROFILE_PORT, name => $pn };
+        my $w = ab($pc, n => 200, c => 4, t => 60);   # connections, Redis
+        die "$pn: warm-up: $w->{problem}\n" if $w->{problem};
+        run_capture('callgrind_control', '-i', 'on', $t->{procs}{$pn});
+        my $r = ab($pc, n => $K{profile}, c => 4, t => 300);
+        die "$pn: $r->{problem}\n" if $r->{problem};
+        run_capture('callgrind_control', '-i', 'off', $t->{procs}{$pn});
+        $t->reap($pn, 'TERM', 60);
+        my $ann = run_capture('callgrind_annotate', '--inclusive=yes',
+            '--threshold=100', $cg);
+        my $exc = run_capture('callgrind_annotate', '--threshold=100', $cg);
+        spew("$D/$pn/inclusive.txt", $ann);
+        spew("$D/$pn/exclusive.txt", $exc);
+        my ($total) = $ann =~ /^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m;
+        ($total //= 0) =~ tr/,//d;
+        $p{$name} = { total => $total, per_req => $total / $K{profile},
+            inc => fn_costs($ann), exc => fn_costs($exc), n => $K{profile} };
+        say_(sprintf "%-6s %.0f instructions per request", $name,
+            $p{$name}{per_req});
+    }
+    return \%p;
+}
+
+# "function name" => instructions, from callgrind_annotate's output
+sub fn_costs {
+    my ($text) = @_;
+    my %f;
+    for my $l (split /\n/, $text) {
+        next unless $l =~ /^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(?:\*\s+)?(\S+?):(\S+)/;
+        my ($n, $file, $fn) = ($1, $2, $3);
+        $n =~ tr/,//d;
+        $fn =~ s/\s.*//;
+        $fn =~ s/'\d+$//;
+        $f{$fn} += $n;
+    }
+    return \%f;
+}
+
+###############################################################################
+
+sub targets {
+    my $g = $med{gate};
+    my $gc = $med{gate_cache};
+    my @t = (
+        ['gate >= 0.85 x plain req/s', sprintf('%.2f x', $g->{ratio}),
+            $g->{ratio} >= 0.85],
+        ['gate + cache >= 0.95 x plain req/s', sprintf('%.2f x', $gc->{ratio}),
+            $gc->{ratio} >= 0.95],
+        ['gate >= 1.5 x the access_by_lua peer',
+            sprintf('%.2f x', $g->{rps} / $med{lua}{rps}),
+            $g->{rps} / $med{lua}{rps} >= 1.5],
+        ['gate >= 2 x the auth_request peer',
+            sprintf('%.2f x', $g->{rps} / $med{auth_request}{rps}),
+            $g->{rps} / $med{auth_request}{rps} >= 2],
+        ['exactly 1 Redis command (EVALSHA) per gated request',
+            sprintf('%.4f', $g->{evalsha}), abs($g->{evalsha} - 1) < 0.0005],
+        ['0 Redis commands per request with the cache',
+            sprintf('%.4f (idle-timer renewals)', $gc->{evalsha}),
+            $gc->{evalsha} < 0.001],
+    );
+    if ($storm) {
+        push @t, ['login storm: p99 of gated GETs within 3 x quiet',
+            sprintf('%.2f x (%.2f -> %.2f ms)', $storm->{ratio},
+                $storm->{quiet}{p99}, $storm->{loud}{p99}),
+            $storm->{ratio} <= 3];
+        push @t, ['login storm: hashing off the event loop',
+            sprintf('main thread %.2f s CPU, pool threads %.2f s; max GET '
+                . '%.0f ms', $storm->{main_cpu}, $storm->{pool_cpu},
+                $storm->{loud}{max}),
+            $storm->{pool_cpu} > 0 && $storm->{loud}{max} < 250];
+    }
+    $_->[2] = $_->[2] ? 'met' : 'NOT met' for @t;
+    return md_table(['target', 'measured', ''], \@t);
+}
+
+sub write_results {
+    my @r;
+    push @r, "# Benchmark results\n";
+    push @r, "Written by `make bench` (bench/bench.pl) on "
+        . strftime('%Y-%m-%d %H:%M UTC', gmtime) . ".\n";
+    push @r, "## Machine\n";
+    push @r, map { "- $_" } @MACHINE;
+    push @r, '';
+    push @r, "## Requests: median of $K{rounds} interleaved rounds\n";
+    push @r, "`ab -k -c $K{conc} -t $K{seconds} -n $K{requests} -E "
+        . "client.pem -C __Host-ecodoc=...` per configuration and round, "
+        . "every request a gated GET / that passes (non-2xx = 0, the "
+        . "backend's body checked).\n";
+    push @r, $table;
+    push @r, 'req/s of each round: ' . join('; ', map {
+        "$_->{name} " . join(' ', map { sprintf '%.0f', $_ }
+            @{ $med{$_->{name}}{rps_all} }) } @CONFIGS) . "\n";
+    push @r, sprintf("Other CPU per 10k requests (median): backend nginx "
+        . "%s; ab %s.\n", join(', ', map { sprintf '%s %.3f s',
+            $_->{name}, $med{$_->{name}}{backend_cpu10k} } @CONFIGS),
+        join(', ', map { sprintf '%s %.3f s', $_->{name},
+            $med{$_->{name}}{ab_cpu10k} } @CONFIGS));
+    push @r, "## Targets\n";
+    push @r, $targets;
+    if ($storm) {
+        my $s = $storm;
+        push @r, "## Login storm\n";
+        push @r, sprintf("Gated GETs (`ab -k -c %d -t %d`) on the gate's "
+            . "nginx, quiet and while 4 clients log in (GET the form, POST "
+            . "the right password; scrypt 17 8 1 in `thread_pool ecodoc "
+            . "threads=4`) as fast as they can.\n", $K{conc}, $K{storm});
+        push @r, md_table(['', 'req/s', 'p50 ms', 'p99 ms', 'max ms'], [
+            map { [$_->[0], sprintf('%.0f', $_->[1]{rps}),
+                sprintf('%.2f', $_->[1]{p50}), sprintf('%.2f', $_->[1]{p99}),
+                sprintf('%.1f', $_->[1]{max})] }
+            ['quiet', $s->{quiet}], ['during the logins', $s->{loud}]]);
+        push @r, sprintf("%d logins answered 303 in %d s (%.1f/s), %d did "
+            . "not. CPU of the nginx worker during the storm: main thread "
+            . "(the event loop) %.2f s, the %d thread-pool threads %.2f s: "
+            . "the hashing is in the pool, and the longest gated GET took "
+            . "%.1f ms while each hash takes hundreds of ms.\n",
+            $s->{logins}, $s->{seconds}, $s->{logins} / $s->{seconds},
+            $s->{refused}, $s->{main_cpu}, $s->{threads}, $s->{pool_cpu},
+            $s->{loud}{max});
+    }
+    if ($memory) {
+        my $m = $memory;
+        push @r, "## Memory\n";
+        push @r, md_table(['what', 'bytes'], [
+            ['Redis, per user: `user:U` hash', $m->{user_hash}],
+            ['Redis, per user: `user:U:certs` set (one fingerprint)',
+                $m->{user_certs}],
+            ['Redis, per user: `cert:FP` hash', $m->{cert}],
+            ['Redis, per user (sum)', $m->{per_user}],
+            ['Redis, per session: `sess:SID` hash (MEMORY USAGE)', $m->{sess}],
+            ["Redis, per session incl. its `user:U:sessions` entry "
+                . "(MEMORY USAGE, $K{sessions} sessions)",
+                sprintf('%.0f', $m->{per_session_keys})],
+            ["Redis, per session (used_memory delta / $K{sessions})",
+                sprintf('%.0f', $m->{per_session_used})],
+        ]);
+        push @r, md_table(['nginx worker RSS', 'before', "after "
+            . "$K{sessions} sessions touched once", 'EVALSHA'], [
+            map { [$_, sprintf('%.1f MiB', $m->{$_}{rss0} / 1024),
+                sprintf('%.1f MiB', $m->{$_}{rss1} / 1024),
+                $m->{$_}{evalsha}] } qw(gate gate_cache)]);
+        push @r, "The sessions were written straight into Redis with the "
+            . "module's layout (docs/redis-schema.md), all for the "
+            . "benchmark's user and certificate, and each was then "
+            . "presented once through the gate over one kept-alive "
+            . "connection (every answer a 200 from the backend).\n";
+    }
+    if ($profile) {
+        push @r, "## Profile (callgrind)\n";
+        push @r, profile_text();
+    }
+    push @r, "## How to reproduce\n";
+    push @r, "```sh\nmake bench        # installs what is missing with "
+        . "apt-get, builds (make all), runs bench/bench.pl\n```\n";
+    push @r, "Knobs: BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONCURRENCY, "
+        . "BENCH_SESSIONS, BENCH_PROFILE_REQUESTS (0 skips callgrind), "
+        . "BENCH_STORM_SECONDS, BENCH_KEEP=1 (keep the temp dir with every "
+        . "config, log and callgrind file). The configurations are in "
+        . "bench/peers/; the method is in bench/README.md.\n";
+    spew($K{out}, join("\n", @r));
+}
+
+sub profile_text {
+    my $p = $profile;
+    my $s = sprintf("Single-process nginx (`master_process off`) under "
+        . "`valgrind --tool=callgrind`, instrumentation on only for %d "
+        . "kept-alive requests (`ab -k -c 4`), after a warm-up.\n\n"
+        . "Instructions per request: plain %.0f, gate %.0f: the gate adds "
+        . "%.0f (%.0f%%), which includes the Redis round trip's client side "
+        . "(the syscalls' kernel time is not counted by callgrind).\n\n",
+        $p->{gate}{n}, $p->{plain}{per_req}, $p->{gate}{per_req},
+        $p->{gate}{per_req} - $p->{plain}{per_req},
+        100 * ($p->{gate}{per_req} / $p->{plain}{per_req} - 1));
+    my $inc = $p->{gate}{inc};
+    my $exc = $p->{gate}{exc};
+    my $n = $p->{gate}{n};
+    my @fn = grep { /ecodoc|^redis|^sds|^__redis|^createString|^createArray|^freeReplyObject|^EVP_Digest|^X509_digest|^SHA256|^ngx_crc32/ } keys %$inc;
+    my @rows = map { [ "`$_`", sprintf('%.0f', $inc->{$_} / $n),
+        sprintf('%.0f', ($exc->{$_} // 0) / $n) ] }
+        sort { $inc->{$b} <=> $inc->{$a} } @fn;
+    splice @rows, 25 if @rows > 25;
+    $s .= md_table(['function (module, hiredis, crypto)',
+        'inclusive instr/request', 'exclusive instr/request'], \@rows);
+    my @top = sort { $exc->{$b} <=> $exc->{$a} } keys %$exc;
+    splice @top, 15 if @top > 15;
+    $s .= "\nTop exclusive costs of the gate's nginx (all code):\n\n";
+    $s .= md_table(['function', 'exclusive instr/request'], [ map {
+        [ "`$_`", sprintf('%.0f', $exc->{$_} / $n) ] } @top ]);
+    return $s;
+}
