@@ -30,6 +30,9 @@
 #define ECODOC_CA_LINE_MAX        1024
 
 
+static int ecodoc_ca_valid_org(const char *s);
+
+
 const char *
 ecodoc_ca_dir(const char *opt)
 {
@@ -90,6 +93,12 @@ ecodoc_ca_read_secret(const char *file, const char *what)
 }
 
 
+/*
+ * Writes a whole file or nothing: a fresh temporary file beside it (mkstemp:
+ * never an existing name or a link), its mode set before any byte, renamed
+ * over the target.
+ */
+
 int
 ecodoc_ca_write_file(const char *path, const void *data, size_t len,
     int mode)
@@ -99,33 +108,49 @@ ecodoc_ca_write_file(const char *path, const void *data, size_t len,
     ssize_t  n;
     size_t   off;
 
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid());
-
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd == -1) {
-        ecodoc_ca_error("cannot create %s: %s", tmp, strerror(errno));
+    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path)
+        >= sizeof(tmp))
+    {
+        ecodoc_ca_error("path too long: %s", path);
         return -1;
+    }
+
+    fd = mkstemp(tmp);
+    if (fd == -1) {
+        ecodoc_ca_error("cannot create a file beside %s: %s", path,
+                        strerror(errno));
+        return -1;
+    }
+
+    if (fchmod(fd, mode) != 0) {
+        goto failed;
     }
 
     for (off = 0; off < len; off += n) {
         n = write(fd, (const char *) data + off, len - off);
         if (n <= 0) {
-            ecodoc_ca_error("cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return -1;
+            goto failed;
         }
     }
 
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0 || close(fd) != 0
-        || rename(tmp, path) != 0)
-    {
+    if (fsync(fd) != 0) {
+        goto failed;
+    }
+
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
         ecodoc_ca_error("cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
 
     return 0;
+
+failed:
+
+    ecodoc_ca_error("cannot write %s: %s", path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return -1;
 }
 
 
@@ -192,6 +217,13 @@ ecodoc_ca_read_conf(ecodoc_ca_pki_t *pki)
     }
 
     fclose(f);
+
+    /* what init accepted, and nothing a hand edit slipped in since */
+
+    if (!ecodoc_ca_valid_org(pki->org)) {
+        ecodoc_ca_error("%s: invalid or missing org=", path);
+        return -1;
+    }
 
     return 0;
 }

@@ -310,6 +310,7 @@ ecodoc_ca_http_q(const char *al, const char *lang)
     int          best, q;
     size_t       n;
     const char  *p, *end, *semi;
+    double       qv;
 
     best = -1;
     n = strlen(lang);
@@ -338,7 +339,8 @@ ecodoc_ca_http_q(const char *al, const char *lang)
             }
 
             if (strncasecmp(semi, "q=", 2) == 0) {
-                q = (int) (strtod(semi + 2, NULL) * 1000);
+                qv = strtod(semi + 2, NULL);
+                q = (qv >= 0 && qv <= 1) ? (int) (qv * 1000) : 0;
             }
         }
 
@@ -773,7 +775,8 @@ done:
 static int
 ecodoc_ca_http_listen(const char *path, int mode)
 {
-    int                 fd;
+    int                 fd, rc;
+    mode_t              old;
     struct stat         st;
     struct sockaddr_un  sa;
 
@@ -801,10 +804,13 @@ ecodoc_ca_http_listen(const char *path, int mode)
     sa.sun_family = AF_UNIX;
     strcpy(sa.sun_path, path);
 
-    if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0
-        || chmod(path, mode) != 0
-        || listen(fd, 64) != 0)
-    {
+    /* the socket is made with the mode asked, never wider for a moment */
+
+    old = umask(~mode & 0777);
+    rc = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+    umask(old);
+
+    if (rc != 0 || listen(fd, 64) != 0) {
         ecodoc_ca_error("cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -835,14 +841,28 @@ ecodoc_ca_http_serve(const char *path, int mode,
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* an inherited "ignore" would reap children behind our count */
+    signal(SIGCHLD, SIG_DFL);
+
     ecodoc_ca_http_log("listening on unix:%s", path);
 
     children = 0;
 
     while (!ecodoc_ca_http_stop) {
 
-        while (waitpid(-1, NULL, WNOHANG) > 0) {
-            children--;
+        while (children > 0) {
+            pid = waitpid(-1, NULL, WNOHANG);
+
+            if (pid > 0) {
+                children--;
+
+            } else {
+                if (pid == -1 && errno == ECHILD) {
+                    children = 0;
+                }
+
+                break;
+            }
         }
 
         pfd.fd = lfd;

@@ -26,7 +26,8 @@
 
 
 #define ECODOC_CA_CSR_MAX      65536
-#define ECODOC_CA_P12_ITER     2048
+#define ECODOC_CA_P12_ITER     600000    /* PBKDF2-SHA256: OWASP's count */
+#define ECODOC_CA_P12_ITER_OLD 2048      /* what old Windows importers take */
 #define ECODOC_CA_RSA_MIN      2048
 #define ECODOC_CA_RSA_MAX      8192
 
@@ -326,6 +327,9 @@ ecodoc_ca_build(ecodoc_ca_pki_t *pki, const char *user, EVP_PKEY *key,
         || X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL
         || X509_time_adj_ex(X509_getm_notAfter(x), (int) days, 0, NULL)
            == NULL
+        || (ASN1_TIME_compare(X509_get0_notAfter(x),
+                              X509_get0_notAfter(pki->cert)) > 0
+            && X509_set1_notAfter(x, X509_get0_notAfter(pki->cert)) != 1)
         || X509_set_pubkey(x, key) != 1
         || ecodoc_ca_x509_ext(x, pki->cert, NID_basic_constraints, "CA:FALSE")
         || ecodoc_ca_x509_ext(x, pki->cert, NID_key_usage,
@@ -474,7 +478,7 @@ int
 ecodoc_ca_p12(EVP_PKEY *key, X509 *cert, const char *user, const char *pass,
     int legacy, unsigned char **out, size_t *len)
 {
-    int             n, nid_key, nid_cert;
+    int             n, nid_key, nid_cert, iter;
     PKCS12         *p12;
     unsigned char  *der;
     char            name[ECODOC_CA_USER_MAX + 16];
@@ -490,11 +494,13 @@ ecodoc_ca_p12(EVP_PKEY *key, X509 *cert, const char *user, const char *pass,
                      : NID_aes_256_cbc;
     nid_cert = nid_key;
 
+    iter = legacy ? ECODOC_CA_P12_ITER_OLD : ECODOC_CA_P12_ITER;
+
     p12 = PKCS12_create_ex((char *) pass, name, key, cert, NULL, nid_key,
-                           nid_cert, ECODOC_CA_P12_ITER, -1, 0, NULL, NULL);
+                           nid_cert, iter, -1, 0, NULL, NULL);
 
     if (p12 == NULL
-        || PKCS12_set_mac(p12, pass, -1, NULL, 0, ECODOC_CA_P12_ITER,
+        || PKCS12_set_mac(p12, pass, -1, NULL, 0, iter,
                           legacy ? EVP_sha1() : EVP_sha256()) != 1)
     {
         ecodoc_ca_error("cannot make the PKCS#12: %s", ecodoc_ca_ssl_error());

@@ -456,14 +456,24 @@ static int
 ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     ecodoc_ca_target_t *t)
 {
-    int              rc, n, *mark;
+    int              rc, n, *mark, db_ok;
     size_t           i, max;
     time_t           now;
     const char     **pairs;
     ecodoc_ca_db_t   db;
 
-    if (ecodoc_ca_db_read(pki, &db) != 0) {
-        return ECODOC_CA_ERROR;
+    /*
+     * the gate must hear of it even when the database is damaged: the
+     * revocation then rests on the fingerprint given or the user's bound
+     * certificates, and the CRL waits for the repair
+     */
+
+    db_ok = (ecodoc_ca_db_read(pki, &db) == 0);
+
+    if (!db_ok) {
+        ecodoc_ca_db_free(&db);
+        ecodoc_ca_error("revoking at the gate only: repair %s/index.tsv, "
+                        "then run ecodoc-ca crl", pki->dir);
     }
 
     max = 2 * db.n + 2 * 1024 + 2;
@@ -490,6 +500,14 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     }
 
     if (ecodoc_ca_revoke_redis(ca, t->reason, pairs, n) != 0) {
+        goto done;
+    }
+
+    if (!db_ok) {
+        for (i = 0; i < (size_t) n; i += 2) {
+            printf("revoked at the gate: %s\n", pairs[i]);
+        }
+
         goto done;
     }
 
