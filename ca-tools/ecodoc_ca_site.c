@@ -937,6 +937,13 @@ ecodoc_ca_client_cert(ecodoc_ca_page_t *pg)
     char        *pem;
     const char  *v;
 
+    /* nginx's word that it verified the chain, then the certificate */
+
+    v = ecodoc_ca_http_header(pg->req, "X-Ecodoc-Client-Verify");
+    if (v == NULL || strcmp(v, "SUCCESS") != 0) {
+        return NULL;
+    }
+
     v = ecodoc_ca_http_header(pg->req, "X-Ecodoc-Client-Cert");
     if (v == NULL || v[0] == '\0') {
         return NULL;

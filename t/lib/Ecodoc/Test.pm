@@ -1234,6 +1234,7 @@ sub enroll_server_conf {
         location /enroll/ {
             proxy_pass http://unix:$sock:;
             proxy_set_header X-Ecodoc-Client-Cert \$ssl_client_escaped_cert;
+            proxy_set_header X-Ecodoc-Client-Verify \$ssl_client_verify;
             proxy_set_header X-Real-IP \$remote_addr;
             proxy_set_header Host \$http_host;
         }
