@@ -110,6 +110,23 @@ static const char  ecodoc_ca_lua_redeem[] =
     "return 'ok'\n";
 
 
+/*
+ * STEP3 failed before anything was delivered: the certificate password is
+ * good again, for this session's user only.  KEYS enroll:U, enroll_sess:SID,
+ * audit; ARGV user, id, addr
+ */
+static const char  ecodoc_ca_lua_release[] =
+    "if redis.call('HGET', KEYS[2], 'fp') ~= 'pending' then return 'used' end\n"
+    "if redis.call('HGET', KEYS[1], 'id') ~= ARGV[2] then return 'used' end\n"
+    "redis.call('HSET', KEYS[1], 'used', '0')\n"
+    "redis.call('HDEL', KEYS[2], 'fp')\n"
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', "
+    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_failed', "
+    "'user', ARGV[1], 'fp', '', 'addr', ARGV[3], "
+    "'detail', 'issuance failed; certificate password usable again')\n"
+    "return 'ok'\n";
+
+
 int
 ecodoc_ca_token(char out[ECODOC_CA_TOKEN_LEN])
 {
@@ -649,4 +666,29 @@ ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
     argv[7] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
 
     return ecodoc_ca_code_eval(ca, 8, argv);
+}
+
+
+ecodoc_ca_code_e
+ecodoc_ca_enroll_release(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
+    const char *addr)
+{
+    char         keys[3][ECODOC_CA_KEY_LEN];
+    const char  *argv[9];
+
+    ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
+    ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
+    ecodoc_ca_redis_key(ca, keys[2], "audit", "", "");
+
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_release;
+    argv[2] = "3";
+    argv[3] = keys[0];
+    argv[4] = keys[1];
+    argv[5] = keys[2];
+    argv[6] = s->user;
+    argv[7] = s->id;
+    argv[8] = addr;
+
+    return ecodoc_ca_code_eval(ca, 9, argv);
 }

@@ -199,5 +199,7 @@ int ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
 /* STEP3: consumes the session's certificate password, atomically */
 ecodoc_ca_code_e ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca,
     ecodoc_ca_esess_t *s);
+ecodoc_ca_code_e ecodoc_ca_enroll_release(ecodoc_ca_t *ca,
+    ecodoc_ca_esess_t *s, const char *addr);
 
 #endif /* ECODOC_CA_PKI_H */

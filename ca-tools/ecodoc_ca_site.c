@@ -720,8 +720,11 @@ ecodoc_ca_step3_issue(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
                        pg->site->days, pg->addr);
 
     if (x == NULL) {
-        ecodoc_ca_http_log("issuance for %s failed after its certificate "
-                           "password was used", s->user);
+        ecodoc_ca_http_log("issuance for %s failed: %s", s->user,
+                           ecodoc_ca_enroll_release(pg->site->ca, s, pg->addr)
+                           == ECODOC_CA_CODE_OK
+                           ? "its certificate password is usable again"
+                           : "its certificate password stays used");
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
         return NULL;
     }

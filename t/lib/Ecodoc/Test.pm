@@ -1301,7 +1301,8 @@ sub enroll_step1 {
 }
 
 # enroll($user, $code, key => 'ec'|'rsa2048'|..., csr => PEM (the CSR
-# path; else PKCS#12), p12_password => PW, lang => 'en'): STEP1-3.
+# path; else PKCS#12), p12_password => PW, lang => 'en',
+# stop_before_step3 => 1): STEP1-3.
 # Returns { step1, step2, step3 => responses, jar, csrf }; stops at the
 # first step that does not answer as a success.
 sub enroll {
@@ -1315,7 +1316,7 @@ sub enroll {
     $r = $self->enroll_post('/enroll/step2', $jar,
         [key => $o{key} || 'ec'], csrf => $res{csrf}, lang => $o{lang});
     $res{step2} = $r;
-    return \%res unless $r->{status} == 303;
+    return \%res if $r->{status} != 303 || $o{stop_before_step3};
     my $pw = $o{p12_password} || 'p12-secret';
     my @f = defined $o{csr}
         ? (mode => 'csr', csr => $o{csr})
