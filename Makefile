@@ -23,7 +23,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl
 
-.PHONY: all deps test demo bench bench-deps clean
+.PHONY: all deps test e2e e2e-deps demo bench bench-deps clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -55,9 +55,41 @@ $(CA_TOOL): $(CA_SRCS)
 	mkdir -p $(BUILD)
 	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$(CA_SRCS)) $(CA_LIBS)
 
-test: deps
+# every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
+test: deps e2e-deps
 	$(MAKE) all
 	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) prove -r t/
+
+# the whole journey in headless Chromium (e2e/README.md); refreshes the
+# screenshots in docs/screenshots/
+E2E_PKGS := chromium libnss3-tools fonts-ipafont-gothic
+E2E_LOCK := e2e/node_modules/.package-lock.json
+
+e2e: e2e-deps
+	$(MAKE) all
+	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
+	    ECODOC_SCREENSHOTS=docs/screenshots prove -v t/e2e.t
+
+# Debian's chromium, NSS tools and a Japanese font (and Node.js if there is
+# none), then playwright-core as pinned by e2e/package-lock.json
+e2e-deps: deps
+	@missing=""; \
+	for p in $(E2E_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory $(E2E_LOCK)
+
+$(E2E_LOCK): e2e/package.json e2e/package-lock.json
+	cd e2e && npm ci --no-audit --no-fund
+	touch $@
 
 demo: deps
 	$(MAKE) all

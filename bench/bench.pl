@@ -172,6 +172,7 @@ say_("every configuration answers the backend's 200 with the session " .
 # the interleaved rounds
 
 my @MACHINE = machine();
+my $LOAD0 = loadavg();
 say_($_) for @MACHINE;
 say_(sprintf "load: ab -k -c %d -t %d -n %d, %d rounds, interleaved",
     $K{conc}, $K{seconds}, $K{requests}, $K{rounds});
@@ -454,6 +455,10 @@ sub machine {
     );
 }
 
+sub loadavg {
+    return join ' ', (split ' ', slurp('/proc/loadavg'))[0 .. 2];
+}
+
 sub dpkg_version {
     my ($p) = @_;
     my $v = run_capture('dpkg-query', '-W', '-f=${Version}', $p);
@@ -691,6 +696,8 @@ sub profile {
         (my $conf = slurp("$D/$name/nginx.conf"))
             =~ s/127\.0\.0\.1:$c->{port}/127.0.0.1:$PROFILE_PORT/;
         $conf =~ s{/$name/error\.log}{/$pn/error.log};
+        # callgrind slows the worker down many times: no Redis timeouts
+        $conf =~ s/ecodoc_redis_timeout\s+\S+;/ecodoc_redis_timeout 60s;/;
         spew("$D/$pn/nginx.conf", $conf);
         my $cg = "$D/$pn/callgrind.out";
         $t->spawn($pn, "$D/$pn/valgrind.out", $vg, '--tool=callgrind',
@@ -757,9 +764,14 @@ sub targets {
             $g->{rps} / $med{auth_request}{rps} >= 2],
         ['exactly 1 Redis command (EVALSHA) per gated request',
             sprintf('%.4f', $g->{evalsha}), abs($g->{evalsha} - 1) < 0.0005],
-        ['0 Redis commands per request with the cache',
-            sprintf('%.4f (idle-timer renewals)', $gc->{evalsha}),
-            $gc->{evalsha} < 0.001],
+        # the cache renews a session's idle timer once per "valid" (2 s):
+        # allowed are as many EVALSHA as valid periods in the run
+        ['0 Redis commands per request with the cache (one renewal per '
+            . 'valid=2s allowed)',
+            sprintf('%.4f: %.0f EVALSHA per 10 s run, %.0f allowed',
+                $gc->{evalsha}, $gc->{evalsha} * $gc->{requests},
+                $K{seconds} / 2 + 1),
+            $gc->{evalsha} * $gc->{requests} <= $K{seconds} / 2 + 1],
     );
     if ($storm) {
         push @t, ['login storm: p99 of gated GETs within 3 x quiet',
@@ -784,7 +796,10 @@ sub write_results {
     push @r, "Written by `make bench` (bench/bench.pl) on "
         . strftime('%Y-%m-%d %H:%M UTC', gmtime) . ".\n";
     push @r, "## Machine\n";
-    push @r, map { "- $_" } @MACHINE;
+    push @r, map { "- $_" } @MACHINE,
+        "load average at the start: $LOAD0; at the end: " . loadavg()
+        . " (the machine is shared: other work running beside the "
+        . "benchmark lowers and scatters every number)";
     push @r, '';
     if ($table) {
         push @r, "## Requests: median of $K{rounds} interleaved rounds\n";
@@ -866,7 +881,10 @@ sub write_results {
         . "BENCH_SESSIONS, BENCH_PROFILE_REQUESTS (0 skips callgrind), "
         . "BENCH_STORM_SECONDS, BENCH_KEEP=1 (keep the temp dir with every "
         . "config, log and callgrind file). The configurations are in "
-        . "bench/peers/; the method is in bench/README.md.\n";
+        . "bench/peers/.\n";
+    for my $f ("$ROOT/bench/METHOD.md", "$ROOT/bench/FINDINGS.md") {
+        push @r, slurp($f) if -f $f;
+    }
     spew($K{out}, join("\n", @r));
 }
 
