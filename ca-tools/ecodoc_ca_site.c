@@ -3,10 +3,13 @@
  * pages in Japanese and English, and the command that starts it.
  */
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -390,11 +393,37 @@ ecodoc_ca_step1_form(ecodoc_ca_page_t *pg, int status, ecodoc_ca_text_e msg)
 }
 
 
+/* an exclusive lock, held until its descriptor is closed; -1 without one */
+
+static int
+ecodoc_ca_site_lock(ecodoc_ca_site_t *site)
+{
+    int   fd;
+    char  path[1200];
+
+    snprintf(path, sizeof(path), "%s/.check.lock", site->pki->dir);
+
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd != -1 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+
+    if (fd == -1) {
+        ecodoc_ca_http_log("cannot lock %s: checking without it", path);
+    }
+
+    return fd;
+}
+
+
 static void
 ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
 {
-    int                rc;
+    int                rc, lock;
     char              *cookie, *user, *pw, token[ECODOC_CA_TOKEN_LEN];
+    ecodoc_ca_code_e   code;
     ecodoc_ca_esess_t  s;
 
     cookie = ecodoc_ca_http_cookie(pg->req, ECODOC_CA_CSRF_COOKIE);
@@ -418,9 +447,19 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
         goto done;
     }
 
-    switch (ecodoc_ca_enroll_check(pg->site->ca, user, pw, strlen(pw),
-                                   pg->addr, token, &s))
-    {
+    /*
+     * one scrypt check at a time across the server's children: each takes
+     * 128 MiB, and anyone may ask for one
+     */
+
+    lock = ecodoc_ca_site_lock(pg->site);
+    code = ecodoc_ca_enroll_check(pg->site->ca, user, pw, strlen(pw),
+                                  pg->addr, token, &s);
+    if (lock != -1) {
+        close(lock);
+    }
+
+    switch (code) {
     case ECODOC_CA_CODE_OK:
         ecodoc_ca_set_cookie(pg, ECODOC_CA_COOKIE, token,
                              ECODOC_CA_SESSION_TTL);
