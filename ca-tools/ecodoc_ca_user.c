@@ -82,7 +82,9 @@ static const char  ecodoc_ca_lua_delete[] =
     "  if not owner or owner == ARGV[1] then redis.call('DEL', ck) end\n"
     "end\n"
     "end_sessions()\n"
-    "redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])\n"
+    /* and the certificate password: the ID may be given again later */
+    "redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[2] .. 'enroll:' .. "
+    "ARGV[1])\n"
     "audit('user_deleted')\n"
     "return 1\n";
 

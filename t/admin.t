@@ -136,6 +136,8 @@ is($t->redis_cmd('EXISTS', $t->rkey('user:carol')), 0, 'delete: user record gone
 is($t->redis_cmd('EXISTS', $t->rkey("cert:$b->{fp}")), 0, 'delete: binding gone');
 is($t->redis_cmd('EXISTS', $t->rkey('user:carol:certs')), 0, 'delete: cert set gone');
 is($t->redis_cmd('EXISTS', $t->rkey('user:carol:sessions')), 0, 'delete: session set gone');
+is($t->redis_cmd('EXISTS', $t->rkey('enroll:carol')), 0,
+    'delete: the certificate password gone');
 $r = $t->http(GET => '/', cert => 'carol', cookie => $b->{cookie});
 is($r->{status}, 303, 'delete: the certificate is unbound');
 is($t->location_path($r), '/ecodoc/signup', '... to signup');
