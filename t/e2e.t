@@ -54,6 +54,11 @@ for my $bin (qw(node pk12util certutil)) {
 }
 push @missing, "no $E2E/node_modules/playwright-core (npm ci in e2e/)"
     unless -f "$E2E/node_modules/playwright-core/package.json";
+if (Ecodoc::Test::which('node')) {
+    my ($major) = (`node --version` // '') =~ /^v(\d+)\./;
+    push @missing, 'Node.js 20 or later (playwright-core needs it), not '
+        . ($major // '?') unless ($major // 0) >= 20;
+}
 if (!@missing) {
     # the policy directory: made if need be, and writable (root)
     system('mkdir', '-p', $policy_dir) unless -d $policy_dir;
