@@ -305,6 +305,21 @@ async function message(page) {
   return (await m.count()) ? (await m.allInnerTexts()).join(' ').trim() : '';
 }
 
+// the names (or text) of the elements the Tab key visits, from the top of
+// a page just loaded
+async function tabOrder(page, n) {
+  const seen = [];
+  for (let i = 0; i < n; i++) {
+    await page.keyboard.press('Tab');
+    seen.push(await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return '';
+      return e.getAttribute('name') || e.tagName.toLowerCase() + ':' + e.textContent.trim();
+    }));
+  }
+  return seen;
+}
+
 function path_(page) {
   return new URL(page.url()).pathname;
 }
@@ -329,6 +344,7 @@ async function main() {
     ok(await heading(page, 1) === T.site, `enrollment: the heading "${T.site}"`, await heading(page, 1));
     ok(await heading(page, 2) === T.step1, `STEP1: the heading "${T.step1}"`, await heading(page, 2));
     ok(await page.locator('html').getAttribute('lang') === LANG, `STEP1: <html lang="${LANG}">`);
+    ok(await page.locator('meta[name=viewport]').count() === 1, 'STEP1: a viewport for phones');
     await shot(page, '01-enroll-step1');
 
     // a wrong certificate password first: the message, and nothing used up
@@ -339,9 +355,15 @@ async function main() {
     ok(await heading(page, 2) === T.step1, 'STEP1: still STEP1');
     await shot(page, '02-enroll-step1-error');
 
-    await page.getByLabel(T.user).fill(USER);
-    await page.getByLabel(T.code).fill(code);
-    await page.getByRole('button', { name: T.next }).click();
+    // by keyboard: Tab to each field in order, Enter submits
+    const order = await tabOrder(page, 3);
+    ok(order.join(' ') === `user password button:${T.next}`, 'STEP1: Tab visits user ID, certificate password, the button', order.join(' | '));
+    await page.getByLabel(T.user).click();
+    await page.keyboard.type(USER);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(code);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/enroll\/step2$/).catch(() => {});
     must(path_(page) === '/enroll/step2', 'STEP1 with the certificate password: on to STEP2', page.url());
     ok(await heading(page, 2) === T.step2, `STEP2: the heading "${T.step2}"`, await heading(page, 2));
     const radios = page.getByRole('radio');
@@ -418,13 +440,20 @@ async function main() {
     must(path_(page) === '/ecodoc/login', 'the service without a session: the login page', page.url());
     ok(await heading(page, 1) === T.login, `login: the heading "${T.login}"`, await heading(page, 1));
     ok((await bodyText(page)).includes(T.loginIntro), 'login: what to enter');
+    ok(await page.locator('meta[name=viewport]').count() === 1, 'login: a viewport for phones');
+    ok(await page.locator('html').getAttribute('lang') === LANG, `login: <html lang="${LANG}">`);
     ok(await page.getByRole('link', { name: T.forgot }).count() > 0, `login: a "${T.forgot}" link`);
     await shot(page, '09-login');
 
-    // --- login with the initial password: only the change is served
-    await page.getByLabel(T.user, { exact: true }).fill(USER);
-    await page.getByLabel(T.password, { exact: true }).fill(initial);
-    await page.getByRole('button', { name: T.login }).click();
+    // --- login with the initial password, by keyboard: only the change is served
+    const order = await tabOrder(page, 4);
+    ok(order.join(' | ') === `user | password | button:${T.login} | a:${T.forgot}`, 'login: Tab visits user ID, password, the button, the forgot link', order.join(' | '));
+    await page.getByLabel(T.user, { exact: true }).click();
+    await page.keyboard.type(USER);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(initial);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/ecodoc\/password$/).catch(() => {});
     must(path_(page) === '/ecodoc/password', 'login with the initial password: the forced password change', page.url());
     ok(await heading(page, 1) === T.changeInitial, `password: the heading "${T.changeInitial}"`, await heading(page, 1));
     ok((await bodyText(page)).includes(T.changeIntro), 'password: why');
@@ -462,6 +491,7 @@ async function main() {
     ok(cells[1] === '55.0GB', `service: data used ${cells[1]}`);
     ok(cells[2] === '36.7', `service: use ${cells[2]} %`);
     ok((await page.locator('#warning').innerText()).includes('ディスク使用率が 10 %を超えています'), 'service: the warning above 10 %');
+    if (await page.locator('meta[name=viewport]').count() === 0) diag('note: the backend page has no <meta name="viewport">: phones lay it out 980 px wide');
     const ids = await page.locator('#identity-headers').innerText();
     ok(ids.includes(`X-Ecodoc-User: ${USER}`), `service: the backend was told X-Ecodoc-User: ${USER}`, ids);
     ok(ids.toLowerCase().includes(fp), 'service: ... and the fingerprint of the certificate', ids);
