@@ -98,6 +98,16 @@ typedef struct {
 } ngx_http_ecodoc_loc_conf_t;
 
 
+/* kept with the TLS connection: its certificate and the last cookie seen */
+
+typedef struct {
+    u_char                       fp[NGX_HTTP_ECODOC_FP_LEN];
+    u_char                       token[NGX_HTTP_ECODOC_TOKEN_LEN];
+    u_char                       sid[NGX_HTTP_ECODOC_SID_LEN];
+    ngx_uint_t                   has_token;
+} ngx_http_ecodoc_conn_t;
+
+
 typedef struct ngx_http_ecodoc_ctx_s  ngx_http_ecodoc_ctx_t;
 
 typedef void (*ngx_http_ecodoc_redis_handler_pt)(ngx_http_request_t *r,
@@ -105,6 +115,7 @@ typedef void (*ngx_http_ecodoc_redis_handler_pt)(ngx_http_request_t *r,
 
 
 struct ngx_http_ecodoc_ctx_s {
+    ngx_http_ecodoc_conn_t      *conn;
     ngx_str_t                    fp;
     ngx_str_t                    sid;            /* from the cookie, or "" */
     ngx_str_t                    user;           /* as the gate found it */
@@ -148,7 +159,8 @@ extern ngx_module_t  ngx_http_ecodoc_module;
 
 /* ngx_http_ecodoc_module.c */
 ngx_http_ecodoc_ctx_t *ngx_http_ecodoc_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp);
+ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_gate_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_redis_handler_pt handler);
 
@@ -174,7 +186,8 @@ void ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid);
 char *ngx_http_ecodoc_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_ecodoc_session.c */
-void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid);
+void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_session_new(ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_session_set_cookie(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_flag_t clear);

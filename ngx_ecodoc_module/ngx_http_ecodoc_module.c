@@ -21,7 +21,7 @@ static void ngx_http_ecodoc_gate_done(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_ctx_cleanup(void *data);
-static void ngx_http_ecodoc_fp_free(void *parent, void *ptr,
+static void ngx_http_ecodoc_conn_free(void *parent, void *ptr,
     CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
 
 static ngx_int_t ngx_http_ecodoc_variable(ngx_http_request_t *r,
@@ -43,7 +43,7 @@ static ngx_int_t ngx_http_ecodoc_init_process(ngx_cycle_t *cycle);
 static void ngx_http_ecodoc_exit_process(ngx_cycle_t *cycle);
 
 
-static int  ngx_http_ecodoc_fp_index = -1;
+static int  ngx_http_ecodoc_conn_index = -1;
 
 
 static ngx_command_t  ngx_http_ecodoc_commands[] = {
@@ -375,13 +375,13 @@ ngx_http_ecodoc_ctx_cleanup(void *data)
  */
 
 ngx_int_t
-ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp)
+ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 {
-    u_char        *p;
-    X509          *cert;
-    unsigned int   len;
-    ngx_ssl_conn_t *ssl;
-    u_char         md[EVP_MAX_MD_SIZE];
+    X509                    *cert;
+    unsigned int             len;
+    ngx_ssl_conn_t          *ssl;
+    ngx_http_ecodoc_conn_t  *conn;
+    u_char                   md[EVP_MAX_MD_SIZE];
 
     if (r->connection->ssl == NULL) {
         return NGX_DECLINED;
@@ -389,9 +389,9 @@ ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp)
 
     ssl = r->connection->ssl->connection;
 
-    p = SSL_get_ex_data(ssl, ngx_http_ecodoc_fp_index);
+    conn = SSL_get_ex_data(ssl, ngx_http_ecodoc_conn_index);
 
-    if (p == NULL) {
+    if (conn == NULL) {
         if (SSL_get_verify_result(ssl) != X509_V_OK) {
             return NGX_DECLINED;
         }
@@ -410,32 +410,33 @@ ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_str_t *fp)
 
         X509_free(cert);
 
-        p = OPENSSL_malloc(NGX_HTTP_ECODOC_FP_LEN);
-        if (p == NULL) {
+        conn = OPENSSL_zalloc(sizeof(ngx_http_ecodoc_conn_t));
+        if (conn == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_hex_dump(p, md, len);
+        ngx_hex_dump(conn->fp, md, len);
 
-        if (SSL_set_ex_data(ssl, ngx_http_ecodoc_fp_index, p) != 1) {
-            OPENSSL_free(p);
+        if (SSL_set_ex_data(ssl, ngx_http_ecodoc_conn_index, conn) != 1) {
+            OPENSSL_free(conn);
             return NGX_ERROR;
         }
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ecodoc: client certificate %*s",
-                       (size_t) NGX_HTTP_ECODOC_FP_LEN, p);
+                       (size_t) NGX_HTTP_ECODOC_FP_LEN, conn->fp);
     }
 
-    fp->data = p;
-    fp->len = NGX_HTTP_ECODOC_FP_LEN;
+    ctx->conn = conn;
+    ctx->fp.data = conn->fp;
+    ctx->fp.len = NGX_HTTP_ECODOC_FP_LEN;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_ecodoc_fp_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+ngx_http_ecodoc_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
 {
     OPENSSL_free(ptr);
@@ -480,7 +481,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    rc = ngx_http_ecodoc_fingerprint(r, &ctx->fp);
+    rc = ngx_http_ecodoc_fingerprint(r, ctx);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -496,7 +497,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    ngx_http_ecodoc_session_cookie(r, &ctx->sid);
+    ngx_http_ecodoc_session_cookie(r, ctx);
 
     if (emcf->cache && ctx->sid.len
         && ngx_http_ecodoc_cache_get(r, ctx) == NGX_OK)
@@ -1010,10 +1011,11 @@ ngx_http_ecodoc_init(ngx_conf_t *cf)
 
     *h = ngx_http_ecodoc_gate_handler;
 
-    if (ngx_http_ecodoc_fp_index == -1) {
-        ngx_http_ecodoc_fp_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-                                                      ngx_http_ecodoc_fp_free);
-        if (ngx_http_ecodoc_fp_index == -1) {
+    if (ngx_http_ecodoc_conn_index == -1) {
+        ngx_http_ecodoc_conn_index = SSL_get_ex_new_index(0, NULL, NULL,
+                                                   NULL,
+                                                   ngx_http_ecodoc_conn_free);
+        if (ngx_http_ecodoc_conn_index == -1) {
             ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                           "SSL_get_ex_new_index() failed");
             return NGX_ERROR;

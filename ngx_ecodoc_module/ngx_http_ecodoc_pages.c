@@ -359,7 +359,7 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
                                        MSG_FORGOT, A_TO_LOGIN);
     }
 
-    rc = ngx_http_ecodoc_fingerprint(r, &ctx->fp);
+    rc = ngx_http_ecodoc_fingerprint(r, ctx);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -370,7 +370,7 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
                                        MSG_NO_CERT, 0);
     }
 
-    ngx_http_ecodoc_session_cookie(r, &ctx->sid);
+    ngx_http_ecodoc_session_cookie(r, ctx);
 
     if (r->method == NGX_HTTP_POST) {
 

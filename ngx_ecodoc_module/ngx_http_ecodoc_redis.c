@@ -18,11 +18,14 @@
 #define NGX_HTTP_ECODOC_ARGS_MAX      24
 
 
-typedef struct {
+typedef struct ngx_http_ecodoc_redis_cmd_s  ngx_http_ecodoc_redis_cmd_t;
+
+struct ngx_http_ecodoc_redis_cmd_s {
     ngx_http_request_t                *request;   /* NULL once abandoned */
     ngx_http_ecodoc_ctx_t             *ctx;
     ngx_http_ecodoc_redis_handler_pt   handler;
-} ngx_http_ecodoc_redis_cmd_t;
+    ngx_http_ecodoc_redis_cmd_t       *next;      /* in the free list */
+};
 
 
 typedef struct {
@@ -33,9 +36,14 @@ typedef struct {
     ngx_msec_t                         next_try;
     ngx_uint_t                         ready;     /* the setup succeeded */
     char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
+    /* "EVALSHA sha 0 prefix" in Redis' protocol, by script */
+    ngx_str_t                          head[NGX_HTTP_ECODOC_SCRIPT_N];
+    ngx_http_ecodoc_redis_cmd_t       *free;
 } ngx_http_ecodoc_redis_t;
 
 
+static u_char *ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s);
+static void ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_ecodoc_redis_connect(void);
 static void ngx_http_ecodoc_redis_drop(const char *why);
 static void ngx_http_ecodoc_redis_failed(void);
@@ -63,6 +71,7 @@ static ngx_http_ecodoc_redis_t  ngx_http_ecodoc_redis;
 ngx_int_t
 ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
 {
+    u_char                       *p;
     size_t                        len;
     ngx_uint_t                    i;
     unsigned char                 md[SHA_DIGEST_LENGTH];
@@ -85,6 +94,21 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
         SHA1((u_char *) ngx_http_ecodoc_scripts[i], len, md);
         ngx_hex_dump((u_char *) ngx_http_ecodoc_redis.sha[i], md,
                      SHA_DIGEST_LENGTH);
+
+        p = ngx_pnalloc(cycle->pool, sizeof("$7\r\nEVALSHA\r\n$40\r\n\r\n"
+                                            "$1\r\n0\r\n$\r\n\r\n") - 1
+                                     + 40 + NGX_SIZE_T_LEN
+                                     + emcf->prefix.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ecodoc_redis.head[i].data = p;
+        p = ngx_sprintf(p, "$7\r\nEVALSHA\r\n$40\r\n%*s\r\n$1\r\n0\r\n",
+                        (size_t) 40, ngx_http_ecodoc_redis.sha[i]);
+        p = ngx_http_ecodoc_redis_bulk(p, &emcf->prefix);
+        ngx_http_ecodoc_redis.head[i].len = p
+                                            - ngx_http_ecodoc_redis.head[i].data;
     }
 
     return NGX_OK;
@@ -94,8 +118,16 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
 void
 ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle)
 {
+    ngx_http_ecodoc_redis_cmd_t  *cmd;
+
     if (ngx_http_ecodoc_redis.ac) {
         ngx_http_ecodoc_redis_drop("worker exits");
+    }
+
+    while (ngx_http_ecodoc_redis.free) {
+        cmd = ngx_http_ecodoc_redis.free;
+        ngx_http_ecodoc_redis.free = cmd->next;
+        ngx_free(cmd);
     }
 }
 
@@ -111,9 +143,10 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler)
 {
-    ngx_uint_t                    i, n;
-    const char                   *argv[NGX_HTTP_ECODOC_ARGS_MAX];
-    size_t                        argvlen[NGX_HTTP_ECODOC_ARGS_MAX];
+    u_char                       *buf, *p;
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_str_t                     common[2];
     ngx_http_ecodoc_ctx_t        *ctx;
     ngx_http_ecodoc_redis_cmd_t  *cmd;
     ngx_http_ecodoc_main_conf_t  *emcf;
@@ -127,46 +160,58 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    n = 0;
-    argv[n] = "EVALSHA";
-    argvlen[n++] = 7;
-    argv[n] = ngx_http_ecodoc_redis.sha[script];
-    argvlen[n++] = 40;
-    argv[n] = "0";
-    argvlen[n++] = 1;
-    argv[n] = (char *) emcf->prefix.data;
-    argvlen[n++] = emcf->prefix.len;
-    argv[n] = (char *) r->connection->addr_text.data;
-    argvlen[n++] = r->connection->addr_text.len;
-    argv[n] = (char *) ctx->fp.data;
-    argvlen[n++] = ctx->fp.len;
+    /*
+     * the command in Redis' protocol, written here: the part that never
+     * changes was made once, and hiredis need not format anything
+     */
 
-    if (n + nargs > NGX_HTTP_ECODOC_ARGS_MAX) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ecodoc: too many script arguments");
+    common[0] = r->connection->addr_text;
+    common[1] = ctx->fp;
+
+    len = sizeof("*18446744073709551615\r\n") - 1
+          + ngx_http_ecodoc_redis.head[script].len;
+
+    for (i = 0; i < 2 + nargs; i++) {
+        len += sizeof("$18446744073709551615\r\n\r\n") - 1
+               + (i < 2 ? common[i].len : args[i - 2].len);
+    }
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < nargs; i++) {
-        argv[n] = (char *) args[i].data;
-        argvlen[n++] = args[i].len;
+    p = ngx_sprintf(buf, "*%ui\r\n", 4 + 2 + nargs);
+    p = ngx_cpymem(p, ngx_http_ecodoc_redis.head[script].data,
+                   ngx_http_ecodoc_redis.head[script].len);
+
+    for (i = 0; i < 2 + nargs; i++) {
+        p = ngx_http_ecodoc_redis_bulk(p, i < 2 ? &common[i] : &args[i - 2]);
     }
 
-    cmd = ngx_alloc(sizeof(ngx_http_ecodoc_redis_cmd_t), r->connection->log);
-    if (cmd == NULL) {
-        return NGX_ERROR;
+    cmd = ngx_http_ecodoc_redis.free;
+
+    if (cmd) {
+        ngx_http_ecodoc_redis.free = cmd->next;
+
+    } else {
+        cmd = ngx_alloc(sizeof(ngx_http_ecodoc_redis_cmd_t),
+                        r->connection->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     cmd->request = r;
     cmd->ctx = ctx;
     cmd->handler = handler;
 
-    if (redisAsyncCommandArgv(ngx_http_ecodoc_redis.ac,
-                              ngx_http_ecodoc_redis_reply, cmd, (int) n,
-                              argv, argvlen)
+    if (redisAsyncFormattedCommand(ngx_http_ecodoc_redis.ac,
+                                   ngx_http_ecodoc_redis_reply, cmd,
+                                   (char *) buf, p - buf)
         != REDIS_OK)
     {
-        ngx_free(cmd);
+        ngx_http_ecodoc_redis_cmd_free(cmd);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ecodoc: Redis command not queued");
         return NGX_ERROR;
@@ -180,6 +225,28 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_add_timer(&ctx->redis_timer, emcf->redis_timeout);
 
     return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s)
+{
+    p = ngx_sprintf(p, "$%uz\r\n", s->len);
+    p = ngx_cpymem(p, s->data, s->len);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/* the commands are few at a time and many over time: they are reused */
+
+static void
+ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd)
+{
+    cmd->next = ngx_http_ecodoc_redis.free;
+    ngx_http_ecodoc_redis.free = cmd;
 }
 
 
@@ -517,7 +584,7 @@ ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         ngx_http_run_posted_requests(c);
     }
 
-    ngx_free(cmd);
+    ngx_http_ecodoc_redis_cmd_free(cmd);
 }
 
 

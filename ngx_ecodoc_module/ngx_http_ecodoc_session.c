@@ -26,19 +26,24 @@ static ngx_int_t ngx_http_ecodoc_csrf_mac(ngx_http_request_t *r,
 /*
  * Finds the session cookie among the Cookie headers: the first pair named
  * __Host-ecodoc holding a well-formed token; anything else is ignored.
+ * The connection remembers the last token and its hash: a browser sends
+ * the same cookie with every request.
  */
 
 void
-ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid)
+ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx)
 {
-    u_char            *p, *end, *name, *eq, *val, *vend, *next;
-    ngx_uint_t         i;
-    ngx_table_elt_t  **h;
-    u_char             md[32];
+    u_char                  *p, *end, *name, *eq, *val, *vend, *next;
+    ngx_uint_t               i;
+    ngx_table_elt_t        **h;
+    ngx_http_ecodoc_conn_t  *conn;
+    u_char                   md[32];
 
     static ngx_str_t   cookie = ngx_string(NGX_HTTP_ECODOC_COOKIE);
 
-    ngx_str_set(sid, "");
+    ngx_str_set(&ctx->sid, "");
+    conn = ctx->conn;
 
     h = r->headers_in.cookies.elts;
 
@@ -78,16 +83,27 @@ ngx_http_ecodoc_session_cookie(ngx_http_request_t *r, ngx_str_t *sid)
                 continue;
             }
 
-            sid->data = ngx_pnalloc(r->pool, NGX_HTTP_ECODOC_SID_LEN);
-            if (sid->data == NULL) {
-                ngx_str_set(sid, "");
+            /* a copy: HTTP/2 streams of one connection may differ */
+
+            ctx->sid.data = ngx_pnalloc(r->pool, NGX_HTTP_ECODOC_SID_LEN);
+            if (ctx->sid.data == NULL) {
+                ngx_str_set(&ctx->sid, "");
                 return;
             }
 
-            EVP_Digest(val, NGX_HTTP_ECODOC_TOKEN_LEN, md, NULL,
-                       EVP_sha256(), NULL);
-            ngx_hex_dump(sid->data, md, sizeof(md));
-            sid->len = NGX_HTTP_ECODOC_SID_LEN;
+            if (!conn->has_token
+                || ngx_memcmp(conn->token, val, NGX_HTTP_ECODOC_TOKEN_LEN)
+                   != 0)
+            {
+                EVP_Digest(val, NGX_HTTP_ECODOC_TOKEN_LEN, md, NULL,
+                           EVP_sha256(), NULL);
+                ngx_hex_dump(conn->sid, md, sizeof(md));
+                ngx_memcpy(conn->token, val, NGX_HTTP_ECODOC_TOKEN_LEN);
+                conn->has_token = 1;
+            }
+
+            ngx_memcpy(ctx->sid.data, conn->sid, NGX_HTTP_ECODOC_SID_LEN);
+            ctx->sid.len = NGX_HTTP_ECODOC_SID_LEN;
 
             return;
         }
