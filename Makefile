@@ -40,12 +40,12 @@ deps:
 	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(NGX_BUILD)/objs/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config Makefile
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	. $(NGX_BUILD)/conf_flags && cd $(NGX_BUILD) && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="-O2 -g" \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)

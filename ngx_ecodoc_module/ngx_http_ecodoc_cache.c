@@ -10,12 +10,15 @@
 #include "ngx_http_ecodoc.h"
 
 
+/* session ID and fingerprint in binary: a node fits a 256-byte slab chunk */
+
 typedef struct {
     ngx_rbtree_node_t            node;       /* key: crc32 of the session */
     ngx_queue_t                  queue;      /* least recently stored last */
     ngx_msec_t                   expire;
-    u_char                       sid[NGX_HTTP_ECODOC_SID_LEN];
-    u_char                       fp[NGX_HTTP_ECODOC_FP_LEN];
+    ngx_msec_t                   refresh;    /* one request asks Redis */
+    u_char                       sid[NGX_HTTP_ECODOC_SID_LEN / 2];
+    u_char                       fp[NGX_HTTP_ECODOC_FP_LEN / 2];
     u_char                       user_len;
     u_char                       user[NGX_HTTP_ECODOC_USER_MAX];
 } ngx_http_ecodoc_cache_node_t;
@@ -35,14 +38,19 @@ typedef struct {
 
 
 static ngx_http_ecodoc_cache_node_t *ngx_http_ecodoc_cache_find(
-    ngx_http_ecodoc_cache_t *cache, ngx_str_t *sid, uint32_t hash);
+    ngx_http_ecodoc_cache_t *cache, u_char *sid, uint32_t hash);
+static ngx_int_t ngx_http_ecodoc_cache_bin(u_char *dst, ngx_str_t *hex);
 static void ngx_http_ecodoc_cache_delete(ngx_http_ecodoc_cache_t *cache,
     ngx_http_ecodoc_cache_node_t *cn);
 static ngx_int_t ngx_http_ecodoc_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
 
-/* NGX_OK with ctx->user set when the session is cached for this certificate */
+/*
+ * NGX_OK with ctx->user set when the session is cached for this certificate.
+ * Past half its life an entry sends one request to Redis to renew it while
+ * the others go on using it, instead of all of them at its end.
+ */
 
 ngx_int_t
 ngx_http_ecodoc_cache_get(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
@@ -52,26 +60,39 @@ ngx_http_ecodoc_cache_get(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
+    u_char                         sid[NGX_HTTP_ECODOC_SID_LEN / 2];
+    u_char                         fp[NGX_HTTP_ECODOC_FP_LEN / 2];
+
+    if (ngx_http_ecodoc_cache_bin(sid, &ctx->sid) != NGX_OK
+        || ngx_http_ecodoc_cache_bin(fp, &ctx->fp) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
     cache = emcf->cache->data;
-    hash = ngx_crc32_short(ctx->sid.data, ctx->sid.len);
+    hash = ngx_crc32_short(sid, sizeof(sid));
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, &ctx->sid, hash);
+    cn = ngx_http_ecodoc_cache_find(cache, sid, hash);
 
     if (cn && (ngx_msec_int_t) (cn->expire - ngx_current_msec) > 0
-        && ngx_memcmp(cn->fp, ctx->fp.data, NGX_HTTP_ECODOC_FP_LEN) == 0)
+        && ngx_memcmp(cn->fp, fp, sizeof(fp)) == 0)
     {
-        ctx->user.data = ngx_pnalloc(r->pool, cn->user_len + 1);
+        if ((ngx_msec_int_t) (ngx_current_msec - cn->refresh) >= 0) {
+            cn->refresh = cn->expire;      /* this request renews it */
 
-        if (ctx->user.data) {
-            ngx_memcpy(ctx->user.data, cn->user, cn->user_len);
-            ctx->user.data[cn->user_len] = '\0';
-            ctx->user.len = cn->user_len;
-            rc = NGX_OK;
+        } else {
+            ctx->user.data = ngx_pnalloc(r->pool, cn->user_len + 1);
+
+            if (ctx->user.data) {
+                ngx_memcpy(ctx->user.data, cn->user, cn->user_len);
+                ctx->user.data[cn->user_len] = '\0';
+                ctx->user.len = cn->user_len;
+                rc = NGX_OK;
+            }
         }
     }
 
@@ -93,20 +114,23 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
+    u_char                         sid[NGX_HTTP_ECODOC_SID_LEN / 2];
+    u_char                         fp[NGX_HTTP_ECODOC_FP_LEN / 2];
 
-    if (ctx->sid.len != NGX_HTTP_ECODOC_SID_LEN
-        || ctx->user.len > NGX_HTTP_ECODOC_USER_MAX)
+    if (ctx->user.len > NGX_HTTP_ECODOC_USER_MAX
+        || ngx_http_ecodoc_cache_bin(sid, &ctx->sid) != NGX_OK
+        || ngx_http_ecodoc_cache_bin(fp, &ctx->fp) != NGX_OK)
     {
         return;
     }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
     cache = emcf->cache->data;
-    hash = ngx_crc32_short(ctx->sid.data, ctx->sid.len);
+    hash = ngx_crc32_short(sid, sizeof(sid));
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, &ctx->sid, hash);
+    cn = ngx_http_ecodoc_cache_find(cache, sid, hash);
 
     if (cn) {
         ngx_queue_remove(&cn->queue);
@@ -136,14 +160,15 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
         }
 
         cn->node.key = hash;
-        ngx_memcpy(cn->sid, ctx->sid.data, NGX_HTTP_ECODOC_SID_LEN);
+        ngx_memcpy(cn->sid, sid, sizeof(sid));
         ngx_rbtree_insert(&cache->sh->rbtree, &cn->node);
     }
 
-    ngx_memcpy(cn->fp, ctx->fp.data, NGX_HTTP_ECODOC_FP_LEN);
+    ngx_memcpy(cn->fp, fp, sizeof(fp));
     ngx_memcpy(cn->user, ctx->user.data, ctx->user.len);
     cn->user_len = (u_char) ctx->user.len;
     cn->expire = ngx_current_msec + emcf->cache_valid;
+    cn->refresh = ngx_current_msec + emcf->cache_valid / 2;
 
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
@@ -159,10 +184,11 @@ ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid)
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
+    u_char                         bin[NGX_HTTP_ECODOC_SID_LEN / 2];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    if (emcf->cache == NULL || sid->len != NGX_HTTP_ECODOC_SID_LEN) {
+    if (emcf->cache == NULL || ngx_http_ecodoc_cache_bin(bin, sid) != NGX_OK) {
         return;
     }
 
@@ -170,8 +196,8 @@ ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid)
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, sid,
-                                    ngx_crc32_short(sid->data, sid->len));
+    cn = ngx_http_ecodoc_cache_find(cache, bin,
+                                    ngx_crc32_short(bin, sizeof(bin)));
     if (cn) {
         ngx_http_ecodoc_cache_delete(cache, cn);
     }
@@ -181,9 +207,10 @@ ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid)
 
 
 static ngx_http_ecodoc_cache_node_t *
-ngx_http_ecodoc_cache_find(ngx_http_ecodoc_cache_t *cache, ngx_str_t *sid,
+ngx_http_ecodoc_cache_find(ngx_http_ecodoc_cache_t *cache, u_char *sid,
     uint32_t hash)
 {
+    ngx_int_t                      rc;
     ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_ecodoc_cache_node_t  *cn;
 
@@ -202,21 +229,46 @@ ngx_http_ecodoc_cache_find(ngx_http_ecodoc_cache_t *cache, ngx_str_t *sid,
             continue;
         }
 
-        /* hash == node->key */
+        /* hash == node->key: collisions are ordered by the session ID */
 
         cn = (ngx_http_ecodoc_cache_node_t *) node;
+        rc = ngx_memcmp(sid, cn->sid, sizeof(cn->sid));
 
-        if (ngx_memcmp(cn->sid, sid->data, NGX_HTTP_ECODOC_SID_LEN) == 0) {
+        if (rc == 0) {
             return cn;
         }
 
-        /* collisions of crc32 are resolved by the session ID's order */
-
-        node = ngx_memcmp(sid->data, cn->sid, NGX_HTTP_ECODOC_SID_LEN) < 0
-               ? node->left : node->right;
+        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
+}
+
+
+/* 64 hex digits as 32 bytes */
+
+static ngx_int_t
+ngx_http_ecodoc_cache_bin(u_char *dst, ngx_str_t *hex)
+{
+    size_t     i;
+    ngx_int_t  hi, lo;
+
+    if (hex->len != 64) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < 32; i++) {
+        hi = ngx_hextoi(&hex->data[2 * i], 1);
+        lo = ngx_hextoi(&hex->data[2 * i + 1], 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        dst[i] = (u_char) (hi << 4 | lo);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -250,7 +302,7 @@ ngx_http_ecodoc_cache_insert_value(ngx_rbtree_node_t *temp,
             cn = (ngx_http_ecodoc_cache_node_t *) node;
             cnt = (ngx_http_ecodoc_cache_node_t *) temp;
 
-            p = ngx_memcmp(cn->sid, cnt->sid, NGX_HTTP_ECODOC_SID_LEN) < 0
+            p = ngx_memcmp(cn->sid, cnt->sid, sizeof(cn->sid)) < 0
                 ? &temp->left : &temp->right;
         }
 
