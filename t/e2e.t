@@ -92,13 +92,14 @@ sub cleanup {
     unlink $policy if -e $policy;
     remove_tree($work) if -d $work && !$ENV{ECODOC_KEEP};
 }
-for my $sig (qw(INT TERM HUP)) {
-    $SIG{$sig} = sub { cleanup(); Ecodoc::Test::cleanup_all(); POSIX::_exit(130) };
-}
 END { local $?; cleanup() }
 
 # --- the servers
 my $t = Ecodoc::Test->new();
+# after new(): the harness installs its own handlers there
+for my $sig (qw(INT TERM HUP)) {
+    $SIG{$sig} = sub { cleanup(); Ecodoc::Test::cleanup_all(); POSIX::_exit(130) };
+}
 $t->eca_init();
 $t->start(server => $t->enroll_server_conf);
 $t->enroll_start();
@@ -182,7 +183,17 @@ sub driver {
     waitpid($pid, 0);
     my $status = $?;
     undef $child;
-    ok($status == 0, "$phase: the driver exits 0") or diag(join "\n", @out[-30 .. -1]);
+    unless (ok($status == 0, "$phase: the driver exits 0")) {
+        # what nginx and the enrollment server had to say about it
+        my @why = grep { /\[(info|warn|error|crit|alert)\].*ecodoc:/
+                && !/Redis connection|connected to Redis/ }
+            split /\n/, $t->error_log;
+        splice @why, 0, @why - 10 if @why > 10;
+        diag("nginx error.log:\n" . join("\n", @why)) if @why;
+        my @enr = split /\n/, $t->read_file('enroll.log') // '';
+        splice @enr, 0, @enr - 10 if @enr > 10;
+        diag("enroll.log:\n" . join("\n", @enr)) if @enr;
+    }
     ok($passed > 0, "$phase: the driver checked something ($passed passed, $failed failed)");
     return $status == 0;
 }
