@@ -257,7 +257,19 @@ const EXAMPLE = {
   notAfter: '2027-12-31T23:59:59Z',
 };
 
+// form controls a screen reader could not name: no <label for>, no
+// wrapping <label>, no aria-label(ledby); reported as notes, not failures
+async function unlabeled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, textarea, select')]
+    .filter((e) => e.type !== 'hidden')
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+      && !e.getAttribute('aria-labelledby'))
+    .map((e) => `<${e.tagName.toLowerCase()} name="${e.name}">`));
+}
+
 async function shot(page, name, opt = {}) {
+  const bare = await unlabeled(page);
+  if (bare.length) diag(`note: ${name}: no label for ${bare.join(', ')}`);
   if (!SHOTS) return;
   const file = path.join(SHOTS, `${name}${SUFFIX}.png`);
   await page.evaluate(({ origin, ex }) => {

@@ -168,7 +168,7 @@ sub driver {
             push @out, $l;
             if ($l =~ /^ok - (.*)/) { pass($1); $passed++ }
             elsif ($l =~ /^not ok - (.*)/) { fail($1); $failed++ }
-            elsif ($l =~ /^# (screenshot .*)/) { note($1) }
+            elsif ($l =~ /^# ((?:screenshot|note:) .*)/) { note($1) }
             elsif ($l =~ /^# (.*)/) { diag($1) if $failed }
             else { diag($l) }
         }
