@@ -446,7 +446,7 @@ ecodoc_ca_http_send(int fd, ecodoc_ca_resp_t *resp, int head_only)
                  "Content-Security-Policy: " ECODOC_CA_HTTP_CSP "\r\n"
                  "X-Content-Type-Options: nosniff\r\n"
                  "X-Frame-Options: DENY\r\n"
-                 "Referrer-Policy: no-referrer\r\n"
+                 "Referrer-Policy: same-origin\r\n"
                  "Connection: close\r\n\r\n",
                  resp->status, ecodoc_ca_http_reason(resp->status),
                  (int) resp->head_len, resp->head, resp->len);

@@ -1714,7 +1714,8 @@ ngx_http_ecodoc_send(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
                      "frame-ancestors 'none'; base-uri 'none'") },
         { ngx_string("X-Frame-Options"), ngx_string("DENY") },
         { ngx_string("X-Content-Type-Options"), ngx_string("nosniff") },
-        { ngx_string("Referrer-Policy"), ngx_string("no-referrer") },
+        /* not "no-referrer": browsers then send "Origin: null" with POSTs */
+        { ngx_string("Referrer-Policy"), ngx_string("same-origin") },
         { ngx_null_string, ngx_null_string }
     };
 

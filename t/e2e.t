@@ -17,8 +17,9 @@
 # policy, a uniquely named JSON file in /etc/chromium/policies/managed that
 # is removed at the end, also when the test dies or is interrupted.
 #
-# Skips when node, chromium, pk12util/certutil or e2e/node_modules are
-# missing, unless CI is set: `make test` installs them, so there a missing
+# Skips when node (20+) or e2e/node_modules are missing; skips when
+# chromium or pk12util/certutil are missing unless CI is set: `make test`
+# installs those Debian packages, so there a missing
 # piece fails. ECODOC_SCREENSHOTS=DIR writes the screenshots there (`make
 # e2e` gives docs/screenshots).
 
@@ -45,19 +46,26 @@ my $CI = ($ENV{CI} // '') =~ /^(1|true|yes)$/i;
 my $chromium = $ENV{ECODOC_CHROMIUM} || '/usr/bin/chromium';
 my $policy_dir = $ENV{ECODOC_CHROMIUM_POLICY_DIR}
     || '/etc/chromium/policies/managed';
-my @missing;
+my (@missing, @no_driver);
 push @missing, "no $chromium (apt-get install chromium)" unless -x $chromium;
-for my $bin (qw(node pk12util certutil)) {
-    push @missing, "no $bin in PATH"
-        . ($bin eq 'node' ? ' (apt-get install nodejs)' : ' (apt-get install libnss3-tools)')
+for my $bin (qw(pk12util certutil)) {
+    push @missing, "no $bin in PATH (apt-get install libnss3-tools)"
         unless Ecodoc::Test::which($bin);
 }
-push @missing, "no $E2E/node_modules/playwright-core (npm ci in e2e/)"
-    unless -f "$E2E/node_modules/playwright-core/package.json";
+# the driver comes from npm, not Debian: a machine without Node.js 20 or
+# without the npm registry skips, even under CI, and says so
 if (Ecodoc::Test::which('node')) {
     my ($major) = (`node --version` // '') =~ /^v(\d+)\./;
-    push @missing, 'Node.js 20 or later (playwright-core needs it), not '
+    push @no_driver, 'Node.js 20 or later (playwright-core needs it), not '
         . ($major // '?') unless ($major // 0) >= 20;
+} else {
+    push @no_driver, 'no node in PATH (apt-get install nodejs)';
+}
+push @no_driver, "no $E2E/node_modules/playwright-core (npm ci in e2e/)"
+    unless -f "$E2E/node_modules/playwright-core/package.json";
+if (@no_driver) {
+    diag("THE BROWSER TEST DID NOT RUN: $_") for @no_driver;
+    plan(skip_all => join('; ', @no_driver));
 }
 if (!@missing) {
     # the policy directory: made if need be, and writable (root)

@@ -24,6 +24,10 @@ is($r->{status}, 200, 'signup form');
 like(hdr($r, 'content-type'), qr{^text/html;\s*charset=utf-8}i, 'form is UTF-8 HTML');
 like(hdr($r, 'cache-control') // '', qr/no-store/, 'Cache-Control: no-store');
 ok(defined hdr($r, 'content-security-policy'), 'Content-Security-Policy set');
+# "no-referrer" would make browsers send "Origin: null" with the form's POST,
+# which the Origin check refuses
+is(hdr($r, 'referrer-policy'), 'same-origin',
+    'Referrer-Policy: same-origin, so POSTs carry a real Origin');
 ok(defined form_token($r) && form_token($r) ne '', 'form carries a csrf token');
 
 # --- CSRF and Origin refusals (before the good sign-up; none may bind)
