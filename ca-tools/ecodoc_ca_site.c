@@ -82,6 +82,9 @@ typedef enum {
     ECODOC_CA_T_DB_EXPIRED,
     ECODOC_CA_T_DB_UNKNOWN,
     ECODOC_CA_T_DONE,
+    ECODOC_CA_T_SERVICE,
+    ECODOC_CA_T_TO_SIGNUP,
+    ECODOC_CA_T_KEY_LEGEND,
     ECODOC_CA_T_MAX
 } ecodoc_ca_text_e;
 
@@ -153,6 +156,9 @@ static const char  *ecodoc_ca_text[ECODOC_CA_T_MAX][2] = {
       "This certificate is not in this service's CA database." },
     { "以上で、証明書発行は完了しました。次はサインアップです。",
       "Certificate enrollment is complete. Next: sign up." },
+    { "エコ文書サービス", "Ecodoc document service" },
+    { "サインアップへ進む", "Go to sign-up" },
+    { "鍵の種類と長さ", "Key type and length" },
 };
 
 
@@ -168,7 +174,58 @@ static const char  *ecodoc_ca_key_types[][3] = {
 };
 
 
-/* page frame */
+/* page frame: the look of the gate's own pages (ngx_http_ecodoc_pages.c) */
+
+static const char  ecodoc_ca_style[] =
+    "body{margin:0;font-family:system-ui,-apple-system,\"Segoe UI\","
+    "\"Hiragino Sans\",\"Noto Sans CJK JP\",sans-serif;background:#f3f5f7;"
+    "color:#1b1f23;line-height:1.6}\n"
+    "header{background:#0b3d6e;color:#fff;padding:.8rem 1.2rem;"
+    "font-weight:bold}\n"
+    "main{max-width:44rem;margin:2rem auto;background:#fff;"
+    "padding:1.5rem 2rem;border-radius:8px;"
+    "box-shadow:0 1px 4px rgba(0,0,0,.15)}\n"
+    "h1{font-size:1.4rem;margin-top:0}\n"
+    "h2{font-size:1.2rem;margin:1.6rem 0 .6rem;padding-bottom:.3rem;"
+    "border-bottom:2px solid #0b3d6e}\n"
+    "h3{font-size:1.05rem;margin:1.6rem 0 .4rem}\n"
+    ".steps{margin:.6rem 0;padding:.6rem .8rem .6rem 2.2rem;"
+    "background:#f3f5f7;border-radius:4px;color:#4a535c}\n"
+    ".steps li[aria-current=step]{color:#0b3d6e;font-weight:bold}\n"
+    "label{display:block;margin:1rem 0 .3rem;font-weight:bold}\n"
+    "fieldset{margin:1rem 0 0;border:1px solid #c5ccd3;border-radius:4px;"
+    "padding:.4rem 1rem .8rem}\n"
+    "legend{font-weight:bold;padding:0 .3rem}\n"
+    "fieldset label{margin:.5rem 0;font-weight:normal}\n"
+    "input[type=radio]{margin-right:.5rem}\n"
+    "input[type=text],input[type=password],textarea{width:100%;"
+    "box-sizing:border-box;padding:.6rem;font-size:1rem;"
+    "border:1px solid #77818b;border-radius:4px}\n"
+    "textarea{font-family:ui-monospace,monospace;font-size:.9rem}\n"
+    "[aria-invalid=true]{border:2px solid #b00020}\n"
+    "input:focus,textarea:focus,button:focus,a:focus{outline:3px solid "
+    "#f0b429;outline-offset:2px}\n"
+    "button{margin-top:1.4rem;padding:.7rem 1.8rem;font-size:1rem;"
+    "background:#0b5cad;color:#fff;border:0;border-radius:4px;"
+    "cursor:pointer}\n"
+    ".error{color:#b00020;font-weight:bold;margin:.3rem 0}\n"
+    "p.error:not([id$=-error]){background:#fdecee;"
+    "border-left:4px solid #b00020;padding:.8rem}\n"
+    ".done{background:#e6f4ea;border-left:4px solid #1e7e34;padding:.8rem}\n"
+    "pre{white-space:pre-wrap;word-break:break-all;background:#f3f5f7;"
+    "padding:.8rem;border-radius:4px;font-size:.85rem}\n"
+    "table{border-collapse:collapse;width:100%}\n"
+    "th,td{text-align:left;vertical-align:top;padding:.5rem .6rem;"
+    "border-bottom:1px solid #dde2e6}\n"
+    "th{white-space:nowrap;background:#f3f5f7}\n"
+    "td{word-break:break-all}\n"
+    "dt{font-weight:bold;margin-top:.8rem}\n"
+    "dd{margin-left:1rem}\n"
+    "code{overflow-wrap:anywhere}\n"
+    "@media (max-width:36rem){main{margin:0;border-radius:0;padding:1rem}"
+    "th,td{display:block}th{border-bottom:0;padding-bottom:.1rem}"
+    "td{padding-top:.1rem}}\n";
+
 
 static void
 ecodoc_ca_page_start(ecodoc_ca_page_t *pg, int status, int step)
@@ -182,24 +239,25 @@ ecodoc_ca_page_start(ecodoc_ca_page_t *pg, int status, int step)
     ecodoc_ca_resp_puts(pg->resp, pg->en ? "en" : "ja");
     ecodoc_ca_resp_puts(pg->resp,
         "\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width\">\n"
-        "<title>");
+        "<meta name=\"viewport\" content=\"width=device-width, "
+        "initial-scale=1\">\n<title>");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TITLE));
-    ecodoc_ca_resp_puts(pg->resp,
-        "</title>\n<style>body{font-family:sans-serif;max-width:48em;"
-        "margin:1em auto;padding:0 1em}.cur{font-weight:bold}"
-        ".msg{border:1px solid #c00;padding:.5em;color:#900}"
-        "pre{white-space:pre-wrap;word-break:break-all}"
-        "th{text-align:left;padding-right:1em}</style>\n</head>\n<body>\n"
-        "<h1>");
+    ecodoc_ca_resp_puts(pg->resp, " | ");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_SERVICE));
+    ecodoc_ca_resp_puts(pg->resp, "</title>\n<style>\n");
+    ecodoc_ca_resp_puts(pg->resp, ecodoc_ca_style);
+    ecodoc_ca_resp_puts(pg->resp, "</style>\n</head>\n<body>\n<header>");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_SERVICE));
+    ecodoc_ca_resp_puts(pg->resp, "</header>\n<main>\n<h1>");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TITLE));
     ecodoc_ca_resp_puts(pg->resp, "</h1>\n<p>");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_INTRO));
     ecodoc_ca_resp_puts(pg->resp, "</p>\n<ol class=\"steps\">\n");
 
     for (i = 1; i <= 4; i++) {
-        ecodoc_ca_resp_puts(pg->resp, i == step ? "<li class=\"cur\">"
-                                                : "<li>");
+        ecodoc_ca_resp_puts(pg->resp, i == step
+                                      ? "<li aria-current=\"step\">"
+                                      : "<li>");
         ecodoc_ca_resp_html(pg->resp,
                             ECODOC_CA_T(pg, ECODOC_CA_T_STEP1 + i - 1));
         ecodoc_ca_resp_puts(pg->resp, "</li>\n");
@@ -219,14 +277,17 @@ ecodoc_ca_page_start(ecodoc_ca_page_t *pg, int status, int step)
 static void
 ecodoc_ca_page_end(ecodoc_ca_page_t *pg)
 {
-    ecodoc_ca_resp_puts(pg->resp, "</body>\n</html>\n");
+    ecodoc_ca_resp_puts(pg->resp, "</main>\n</body>\n</html>\n");
 }
 
+
+/* a message about the whole page (not about one field) */
 
 static void
 ecodoc_ca_page_msg(ecodoc_ca_page_t *pg, const char *text, const char *more)
 {
-    ecodoc_ca_resp_puts(pg->resp, "<p class=\"msg\" id=\"message\">");
+    ecodoc_ca_resp_puts(pg->resp, "<p class=\"error\" role=\"alert\" "
+                        "id=\"message\">");
     ecodoc_ca_resp_html(pg->resp, text);
 
     if (more != NULL) {
@@ -277,25 +338,76 @@ ecodoc_ca_form_start(ecodoc_ca_page_t *pg, const char *action,
 static void
 ecodoc_ca_form_end(ecodoc_ca_page_t *pg, const char *button)
 {
-    ecodoc_ca_resp_puts(pg->resp, "<p><button type=\"submit\">");
+    ecodoc_ca_resp_puts(pg->resp, "<button type=\"submit\">");
     ecodoc_ca_resp_html(pg->resp, button);
-    ecodoc_ca_resp_puts(pg->resp, "</button></p>\n</form>\n");
+    ecodoc_ca_resp_puts(pg->resp, "</button>\n</form>\n");
 }
 
 
+/*
+ * a labelled field (type "textarea" for a textarea), its label above it;
+ * error, when given, is the message about this field, shown beside it
+ */
+
 static void
 ecodoc_ca_form_input(ecodoc_ca_page_t *pg, const char *name,
-    const char *type, const char *label, const char *extra)
+    const char *type, const char *label, const char *extra,
+    const char *value, const char *error, const char *more)
 {
-    ecodoc_ca_resp_puts(pg->resp, "<p><label>");
+    int  area;
+
+    area = strcmp(type, "textarea") == 0;
+
+    ecodoc_ca_resp_puts(pg->resp, "<label for=\"");
+    ecodoc_ca_resp_puts(pg->resp, name);
+    ecodoc_ca_resp_puts(pg->resp, "\">");
     ecodoc_ca_resp_html(pg->resp, label);
-    ecodoc_ca_resp_puts(pg->resp, ": <input type=\"");
-    ecodoc_ca_resp_puts(pg->resp, type);
+    ecodoc_ca_resp_puts(pg->resp, "</label>\n");
+
+    if (error != NULL) {
+        ecodoc_ca_resp_puts(pg->resp, "<p class=\"error\" role=\"alert\" "
+                            "id=\"");
+        ecodoc_ca_resp_puts(pg->resp, name);
+        ecodoc_ca_resp_puts(pg->resp, "-error\">");
+        ecodoc_ca_resp_html(pg->resp, error);
+
+        if (more != NULL) {
+            ecodoc_ca_resp_html(pg->resp, more);
+        }
+
+        ecodoc_ca_resp_puts(pg->resp, "</p>\n");
+    }
+
+    if (area) {
+        ecodoc_ca_resp_puts(pg->resp, "<textarea");
+
+    } else {
+        ecodoc_ca_resp_puts(pg->resp, "<input type=\"");
+        ecodoc_ca_resp_puts(pg->resp, type);
+        ecodoc_ca_resp_puts(pg->resp, "\"");
+    }
+
+    ecodoc_ca_resp_puts(pg->resp, " id=\"");
+    ecodoc_ca_resp_puts(pg->resp, name);
     ecodoc_ca_resp_puts(pg->resp, "\" name=\"");
     ecodoc_ca_resp_puts(pg->resp, name);
     ecodoc_ca_resp_puts(pg->resp, "\" required ");
     ecodoc_ca_resp_puts(pg->resp, extra);
-    ecodoc_ca_resp_puts(pg->resp, "></label></p>\n");
+
+    if (error != NULL) {
+        ecodoc_ca_resp_puts(pg->resp, " aria-invalid=\"true\" "
+                            "aria-describedby=\"");
+        ecodoc_ca_resp_puts(pg->resp, name);
+        ecodoc_ca_resp_puts(pg->resp, "-error\" autofocus");
+    }
+
+    if (value != NULL && !area) {
+        ecodoc_ca_resp_puts(pg->resp, " value=\"");
+        ecodoc_ca_resp_html(pg->resp, value);
+        ecodoc_ca_resp_puts(pg->resp, "\"");
+    }
+
+    ecodoc_ca_resp_puts(pg->resp, area ? "></textarea>\n" : ">\n");
 }
 
 
@@ -363,10 +475,17 @@ ecodoc_ca_set_cookie(ecodoc_ca_page_t *pg, const char *name,
 
 /* STEP1 */
 
+/*
+ * the form; msg (ECODOC_CA_T_MAX: none) is shown beside the field named
+ * field, or above the form without one; user, when valid, is kept
+ */
+
 static void
-ecodoc_ca_step1_form(ecodoc_ca_page_t *pg, int status, ecodoc_ca_text_e msg)
+ecodoc_ca_step1_form(ecodoc_ca_page_t *pg, int status, ecodoc_ca_text_e msg,
+    const char *field, const char *user)
 {
-    char  csrf[ECODOC_CA_TOKEN_LEN];
+    char        csrf[ECODOC_CA_TOKEN_LEN];
+    const char  *text;
 
     if (ecodoc_ca_token(csrf) != 0) {
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
@@ -377,17 +496,27 @@ ecodoc_ca_step1_form(ecodoc_ca_page_t *pg, int status, ecodoc_ca_text_e msg)
 
     ecodoc_ca_page_start(pg, status, 1);
 
-    if (msg != ECODOC_CA_T_MAX) {
-        ecodoc_ca_page_msg(pg, ECODOC_CA_T(pg, msg), NULL);
+    text = (msg != ECODOC_CA_T_MAX) ? ECODOC_CA_T(pg, msg) : NULL;
+
+    if (text != NULL && field == NULL) {
+        ecodoc_ca_page_msg(pg, text, NULL);
+    }
+
+    if (user != NULL && !ecodoc_ca_valid_user(user)) {
+        user = NULL;
     }
 
     ecodoc_ca_form_start(pg, ECODOC_CA_SITE_PREFIX "step1", csrf);
     ecodoc_ca_form_input(pg, "user", "text",
                          ECODOC_CA_T(pg, ECODOC_CA_T_USER),
-                         "maxlength=\"64\" autocomplete=\"username\"");
+                         "maxlength=\"64\" autocomplete=\"username\"", user,
+                         field != NULL && strcmp(field, "user") == 0
+                         ? text : NULL, NULL);
     ecodoc_ca_form_input(pg, "password", "password",
                          ECODOC_CA_T(pg, ECODOC_CA_T_PASSWORD),
-                         "autocomplete=\"off\"");
+                         "autocomplete=\"off\"", NULL,
+                         field != NULL && strcmp(field, "password") == 0
+                         ? text : NULL, NULL);
     ecodoc_ca_form_end(pg, ECODOC_CA_T(pg, ECODOC_CA_T_NEXT));
     ecodoc_ca_page_end(pg);
 }
@@ -438,12 +567,12 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
     pw = ecodoc_ca_field(pg, "password");
 
     if (user == NULL || pw == NULL || pw[0] == '\0' || strlen(pw) > 1024) {
-        ecodoc_ca_step1_form(pg, 400, ECODOC_CA_T_MALFORMED);
+        ecodoc_ca_step1_form(pg, 400, ECODOC_CA_T_MALFORMED, NULL, user);
         goto done;
     }
 
     if (!ecodoc_ca_valid_user(user)) {
-        ecodoc_ca_step1_form(pg, 400, ECODOC_CA_T_BADUSER);
+        ecodoc_ca_step1_form(pg, 400, ECODOC_CA_T_BADUSER, "user", user);
         goto done;
     }
 
@@ -467,19 +596,20 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
         ecodoc_ca_http_log("STEP1 passed for %s", user);
         break;
     case ECODOC_CA_CODE_USED:
-        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_USED);
+        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_USED, "password", user);
         break;
     case ECODOC_CA_CODE_EXPIRED:
-        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_EXPIRED);
+        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_EXPIRED, "password",
+                             user);
         break;
     case ECODOC_CA_CODE_LOCKED:
-        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_LOCKED);
+        ecodoc_ca_step1_form(pg, 403, ECODOC_CA_T_LOCKED, NULL, user);
         break;
     case ECODOC_CA_CODE_ERROR:
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
         break;
     default:
-        ecodoc_ca_step1_form(pg, 401, ECODOC_CA_T_WRONG);
+        ecodoc_ca_step1_form(pg, 401, ECODOC_CA_T_WRONG, "password", user);
     }
 
     OPENSSL_cleanse(token, sizeof(token));
@@ -576,15 +706,17 @@ ecodoc_ca_step2(ecodoc_ca_page_t *pg)
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_CHOOSE));
     ecodoc_ca_resp_puts(pg->resp, "</p>\n");
     ecodoc_ca_form_start(pg, ECODOC_CA_SITE_PREFIX "step2", s.csrf);
-    ecodoc_ca_resp_puts(pg->resp, "<fieldset>\n");
+    ecodoc_ca_resp_puts(pg->resp, "<fieldset>\n<legend>");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_KEY_LEGEND));
+    ecodoc_ca_resp_puts(pg->resp, "</legend>\n");
 
     for (i = 0; ecodoc_ca_key_types[i][0] != NULL; i++) {
-        ecodoc_ca_resp_puts(pg->resp, "<p><label><input type=\"radio\" "
+        ecodoc_ca_resp_puts(pg->resp, "<label><input type=\"radio\" "
                             "name=\"key\" value=\"");
         ecodoc_ca_resp_puts(pg->resp, ecodoc_ca_key_types[i][0]);
         ecodoc_ca_resp_puts(pg->resp, i == 0 ? "\" checked> " : "\"> ");
         ecodoc_ca_resp_html(pg->resp, ecodoc_ca_key_types[i][1 + pg->en]);
-        ecodoc_ca_resp_puts(pg->resp, "</label></p>\n");
+        ecodoc_ca_resp_puts(pg->resp, "</label>\n");
     }
 
     ecodoc_ca_resp_puts(pg->resp, "</fieldset>\n");
@@ -647,13 +779,21 @@ static const char  ecodoc_ca_howto_en[] =
     "</dl>\n";
 
 
+/*
+ * the two forms; msg (and more), when given, is shown beside the field
+ * named field, or above the forms without one
+ */
+
 static void
 ecodoc_ca_step3_forms(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
-    int status, const char *msg, const char *more)
+    int status, const char *msg, const char *more, const char *field)
 {
+#define ECODOC_CA_ERR_AT(name)                                                \
+    (msg != NULL && field != NULL && strcmp(field, name) == 0 ? msg : NULL)
+
     ecodoc_ca_page_start(pg, status, 3);
 
-    if (msg != NULL) {
+    if (msg != NULL && field == NULL) {
         ecodoc_ca_page_msg(pg, msg, more);
     }
 
@@ -667,15 +807,25 @@ ecodoc_ca_step3_forms(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
     ecodoc_ca_form_start(pg, ECODOC_CA_SITE_PREFIX "step3", s->csrf);
     ecodoc_ca_resp_puts(pg->resp, "<input type=\"hidden\" name=\"mode\" "
                         "value=\"p12\">\n");
+
+    /* for password managers: whose password this is */
+    ecodoc_ca_resp_puts(pg->resp, "<input type=\"hidden\" "
+                        "autocomplete=\"username\" value=\"");
+    ecodoc_ca_resp_html(pg->resp, s->user);
+    ecodoc_ca_resp_puts(pg->resp, "\">\n");
+
     ecodoc_ca_form_input(pg, "p12pw", "password",
                          pg->en ? "PKCS#12 password" : "PKCS#12 パスワード",
                          "minlength=\"8\" maxlength=\"128\" "
-                         "autocomplete=\"new-password\"");
+                         "autocomplete=\"new-password\"", NULL,
+                         ECODOC_CA_ERR_AT("p12pw"), more);
     ecodoc_ca_form_input(pg, "p12pw2", "password",
                          pg->en ? "Again" : "もう一度",
                          "minlength=\"8\" maxlength=\"128\" "
-                         "autocomplete=\"new-password\"");
-    ecodoc_ca_form_end(pg, pg->en ? "Issue and download" : "発行");
+                         "autocomplete=\"new-password\"", NULL,
+                         ECODOC_CA_ERR_AT("p12pw2"), more);
+    ecodoc_ca_form_end(pg, pg->en ? "Issue and download the PKCS#12"
+                                  : "PKCS#12 を発行してダウンロード");
 
     ecodoc_ca_resp_puts(pg->resp, pg->en
         ? "<h3>(b) Or paste a certificate signing request (PEM)</h3>\n"
@@ -686,13 +836,17 @@ ecodoc_ca_step3_forms(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
           "設定します。</p>\n");
     ecodoc_ca_form_start(pg, ECODOC_CA_SITE_PREFIX "step3", s->csrf);
     ecodoc_ca_resp_puts(pg->resp, "<input type=\"hidden\" name=\"mode\" "
-                        "value=\"csr\">\n<p><textarea name=\"csr\" "
-                        "rows=\"12\" cols=\"66\" required></textarea></p>\n");
-    ecodoc_ca_form_end(pg, pg->en ? "Issue" : "発行");
+                        "value=\"csr\">\n");
+    ecodoc_ca_form_input(pg, "csr", "textarea", "CSR (PEM)",
+                         "rows=\"12\" cols=\"66\" spellcheck=\"false\"", NULL,
+                         ECODOC_CA_ERR_AT("csr"), more);
+    ecodoc_ca_form_end(pg, pg->en ? "Issue from the CSR" : "CSR から発行");
 
     ecodoc_ca_resp_puts(pg->resp, pg->en ? ecodoc_ca_howto_en
                                          : ecodoc_ca_howto_ja);
     ecodoc_ca_page_end(pg);
+
+#undef ECODOC_CA_ERR_AT
 }
 
 
@@ -702,7 +856,8 @@ static void
 ecodoc_ca_step3_done(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 {
     ecodoc_ca_page_start(pg, 200, 3);
-    ecodoc_ca_resp_puts(pg->resp, "<p id=\"issued\">");
+    ecodoc_ca_resp_puts(pg->resp, "<p id=\"issued\" class=\"done\" "
+                        "role=\"status\">");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_ISSUED));
     ecodoc_ca_resp_puts(pg->resp, "</p>\n");
 
@@ -809,13 +964,13 @@ ecodoc_ca_step3_p12(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 
     if (strcmp(pw, pw2) != 0) {
         ecodoc_ca_step3_forms(pg, s, 400, ECODOC_CA_T(pg, ECODOC_CA_T_MISMATCH),
-                              NULL);
+                              NULL, "p12pw2");
         goto done;
     }
 
     if (n < ECODOC_CA_P12_MIN || n > ECODOC_CA_P12_MAX) {
         ecodoc_ca_step3_forms(pg, s, 400, ECODOC_CA_T(pg, ECODOC_CA_T_SHORT),
-                              NULL);
+                              NULL, "p12pw");
         goto done;
     }
 
@@ -881,7 +1036,7 @@ ecodoc_ca_step3_csr(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 
     if (key == NULL) {
         ecodoc_ca_step3_forms(pg, s, 400, ECODOC_CA_T(pg, ECODOC_CA_T_CSR),
-                              problem);
+                              problem, "csr");
         return;
     }
 
@@ -910,7 +1065,7 @@ ecodoc_ca_step3(ecodoc_ca_page_t *pg)
             ecodoc_ca_step3_done(pg, &s);
 
         } else {
-            ecodoc_ca_step3_forms(pg, &s, 200, NULL, NULL);
+            ecodoc_ca_step3_forms(pg, &s, 200, NULL, NULL, NULL);
         }
 
         goto done;
@@ -1110,7 +1265,9 @@ ecodoc_ca_step4(ecodoc_ca_page_t *pg)
     ecodoc_ca_resp_puts(pg->resp, "</table>\n<p id=\"verdict\" class=\"");
     ecodoc_ca_resp_puts(pg->resp,
                         (verdict == ECODOC_CA_T_MATCH
-                         || verdict == ECODOC_CA_T_DB_VALID) ? "ok" : "no");
+                         || verdict == ECODOC_CA_T_DB_VALID)
+                        ? "ok done\" role=\"status"
+                        : "no error\" role=\"alert");
     ecodoc_ca_resp_puts(pg->resp, "\">");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, verdict));
     ecodoc_ca_resp_puts(pg->resp, "</p>\n");
@@ -1118,11 +1275,11 @@ ecodoc_ca_step4(ecodoc_ca_page_t *pg)
     if (verdict == ECODOC_CA_T_MATCH || verdict == ECODOC_CA_T_DB_VALID) {
         ecodoc_ca_resp_puts(pg->resp, "<p>");
         ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_DONE));
-        ecodoc_ca_resp_puts(pg->resp, " <a href=\"");
+        ecodoc_ca_resp_puts(pg->resp, "</p>\n<p><a href=\"");
         ecodoc_ca_resp_html(pg->resp, pg->site->site_url);
         ecodoc_ca_resp_puts(pg->resp, "/ecodoc/signup\">");
-        ecodoc_ca_resp_html(pg->resp, pg->site->site_url);
-        ecodoc_ca_resp_puts(pg->resp, "/ecodoc/signup</a></p>\n");
+        ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TO_SIGNUP));
+        ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
     }
 
     ecodoc_ca_page_end(pg);
@@ -1181,7 +1338,7 @@ ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
         if (pg.post) {
             ecodoc_ca_step1_post(&pg);
         } else {
-            ecodoc_ca_step1_form(&pg, 200, ECODOC_CA_T_MAX);
+            ecodoc_ca_step1_form(&pg, 200, ECODOC_CA_T_MAX, NULL, NULL);
         }
 
     } else if (strcmp(page, "step2") == 0) {
