@@ -147,7 +147,11 @@ sub handle {
 
     my $percent = $capacity > 0 ? $used * 100 / $capacity : 0;
 
+    my ($al) = map { $_->[1] } grep { lc $_->[0] eq 'accept-language' }
+        @headers;
+
     my $page = page(
+        en       => english($al),
         user     => $user,
         identity => \@identity,
         method   => $method,
@@ -179,45 +183,113 @@ sub handle {
 sub page {
     my (%a) = @_;
 
+    # the texts: Japanese (the manual's) and English
+    my %TEXT = (
+        service  => ['エコ文書サービス', 'Ecodoc document service'],
+        top      => ['サービス TOP', 'Service top'],
+        logout   => ['ログアウト', 'Log out'],
+        notices  => ['お知らせ', 'Notices'],
+        capacity => ['ご契約ディスク容量', 'Contracted disk capacity'],
+        used     => ['ご利用データ量', 'Data used'],
+        percent  => ['使用率(%)', 'Usage (%)'],
+    );
+
+    my $en = $a{en} ? 1 : 0;
+    my %t = map { $_ => $TEXT{$_}[$en] } keys %TEXT;
+    my $lang = $en ? 'en' : 'ja';
+
     my $p = sprintf('%.1f', $a{percent});
     my $cap = fmt_gb($capacity, 0);
     my $use = fmt_gb($used, 1);
 
-    my $welcome = defined $a{user} && $a{user} ne ''
-        ? '<p id="welcome">ようこそ ' . esc($a{user}) . " さん</p>\n"
-        : '';
+    my $welcome = '';
+    if (defined $a{user} && $a{user} ne '') {
+        $welcome = $en
+            ? '<p id="welcome">Welcome, ' . esc($a{user}) . "</p>\n"
+            : '<p id="welcome">ようこそ ' . esc($a{user}) . " さん</p>\n";
+    }
 
-    my $warning = $a{percent} > $warn
-        ? '<p id="warning" class="warning">ディスク使用率が '
-            . esc(fmt_num($warn))
-            . " %を超えています。すぐに空きディスク容量を確保してください。</p>\n"
-        : '';
+    my $w = esc(fmt_num($warn));
+    my $warning = $a{percent} <= $warn ? ''
+        : $en
+        ? qq{<p id="warning" class="warning">Disk usage is over $w %. }
+            . "Please free up disk space now.</p>\n"
+        : qq{<p id="warning" class="warning">ディスク使用率が $w}
+            . " %を超えています。すぐに空きディスク容量を確保してください。</p>\n";
 
     my $ids = join '', map { esc("$_->[0]: $_->[1]") . "\n" } @{ $a{identity} };
 
     my $req = esc("$a{method} $a{target}");
 
+    # the look of the gate's own pages (ngx_http_ecodoc_pages.c)
     return <<"EOF";
 <!DOCTYPE html>
-<html lang="ja">
+<html lang="$lang">
 <head>
 <meta charset="utf-8">
-<title>サービス TOP</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$t{top} | $t{service}</title>
+<style>
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans CJK JP",sans-serif;background:#f3f5f7;color:#1b1f23;line-height:1.6}
+header{background:#0b3d6e;color:#fff;padding:.8rem 1.2rem;font-weight:bold;display:flex;justify-content:space-between;align-items:center;gap:1rem}
+header a{color:#fff;font-weight:normal}
+main{max-width:44rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15)}
+h1{font-size:1.4rem;margin-top:0}
+h2{font-size:1.15rem;margin:1.6rem 0 .6rem}
+a:focus{outline:3px solid #f0b429;outline-offset:2px}
+table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #77818b;padding:.5rem .7rem}
+th{background:#e8edf2;text-align:center}
+td{text-align:right;font-variant-numeric:tabular-nums}
+.warning{background:#fff4e5;border-left:4px solid #d9480f;color:#7a2e00;font-weight:bold;padding:.8rem}
+pre{white-space:pre-wrap;word-break:break-all;background:#f3f5f7;padding:.8rem;border-radius:4px;font-size:.85rem}
+\@media (max-width:36rem){main{margin:0;border-radius:0;padding:1rem}th,td{padding:.4rem}}
+</style>
 </head>
 <body>
-<h1>サービス TOP</h1>
-$welcome<h2>お知らせ</h2>
+<header><span>$t{service}</span><a href="/ecodoc/logout">$t{logout}</a></header>
+<main>
+<h1>$t{top}</h1>
+$welcome<h2>$t{notices}</h2>
 <table id="usage">
-<tr><th>ご契約ディスク容量</th><th>ご利用データ量</th><th>使用率(%)</th></tr>
+<tr><th scope="col">$t{capacity}</th><th scope="col">$t{used}</th><th scope="col">$t{percent}</th></tr>
 <tr><td>$cap</td><td>$use</td><td>$p</td></tr>
 </table>
 $warning<h2>Request</h2>
 <pre id="request">$req</pre>
 <h2>Identity headers</h2>
 <pre id="identity-headers">$ids</pre>
+</main>
 </body>
 </html>
 EOF
+}
+
+# true when Accept-Language prefers English to Japanese (as the gate and
+# the enrollment site decide)
+sub english {
+    my ($al) = @_;
+    return 0 unless defined $al;
+    my ($en, $ja) = (lang_q($al, 'en'), lang_q($al, 'ja'));
+    return $en > 0 && $en > $ja;
+}
+
+# the q of a language range in Accept-Language, in 1000ths; -1 when absent
+sub lang_q {
+    my ($al, $lang) = @_;
+    my $best = -1;
+    for my $item (split /,/, $al) {
+        $item =~ s/^[ \t]+//;
+        next unless $item =~ /^\Q$lang\E(?:[-; ]|\z)/i;
+        my $q = 1000;
+        if ($item =~ /;[ ]*q=([0-9.]*)/i) {
+            my $v = $1;
+            $q = ($v =~ /^\d*\.?\d+$|^\d+\.$/ && $v >= 0 && $v <= 1)
+                ? int($v * 1000) : 0;
+        }
+        $best = $q if $q > $best;
+    }
+    return $best;
 }
 
 sub bump_counter {
