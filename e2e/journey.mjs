@@ -57,7 +57,7 @@ const T = {
     badCode: 'ユーザIDまたは認証情報パスワードが正しくありません。',
     p12pw: 'PKCS#12 パスワード',
     p12pw2: 'もう一度',
-    issue: '発行',
+    issue: 'PKCS#12 を発行してダウンロード',
     issued: '証明書を発行しました。認証情報パスワードは使用済みになりました。',
     thisOne: 'この証明書は、今回の手続きで発行した証明書です。',
     validOne: 'この証明書は本サービスの認証局が発行した有効な証明書です。',
@@ -87,6 +87,8 @@ const T = {
     notSignedUp: 'この証明書はまだサインアップされていません。',
     userBound: 'このユーザIDは別の証明書でサインアップ済みです。',
     wrongCert: 'この証明書ではこのユーザIDでログインできません。',
+    serviceTop: 'サービス TOP',
+    diskWarning: 'ディスク使用率が 10 %を超えています',
   },
   en: {
     site: 'Certificate enrollment site',
@@ -100,7 +102,7 @@ const T = {
     badCode: 'The user ID or certificate password is incorrect.',
     p12pw: 'PKCS#12 password',
     p12pw2: 'Again',
-    issue: 'Issue and download',
+    issue: 'Issue and download the PKCS#12',
     issued: 'Your certificate has been issued. The certificate password has now been used.',
     thisOne: 'This is the certificate issued in this enrollment.',
     validOne: "This certificate was issued by this service's CA and is valid.",
@@ -130,6 +132,8 @@ const T = {
     notSignedUp: 'This certificate has not been signed up yet.',
     userBound: 'This user ID has already been signed up with another certificate.',
     wrongCert: 'This certificate is not registered for this user ID.',
+    serviceTop: 'Service top',
+    diskWarning: 'Disk usage is over 10 %',
   },
 }[LANG];
 if (!T) throw new Error(`E2E_LANG must be ja or en, not ${LANG}`);
@@ -361,20 +365,25 @@ async function main() {
     ok(await page.locator('meta[name=viewport]').count() === 1, 'STEP1: a viewport for phones');
     await shot(page, '01-enroll-step1');
 
-    // a wrong certificate password first: the message, and nothing used up
+    // by keyboard, on the page just loaded: Tab visits each field in order
+    const order = await tabOrder(page, 3);
+    ok(order.join(' ') === `user password button:${T.next}`, 'STEP1: Tab visits user ID, certificate password, the button', order.join(' | '));
+
+    // a wrong certificate password first: the message beside the field, the
+    // user ID kept, and nothing used up
     await page.getByLabel(T.user).fill(USER);
     await page.getByLabel(T.code).fill('wrong-' + code);
     await page.getByRole('button', { name: T.next }).click();
     ok((await message(page)).includes(T.badCode), `STEP1 with a wrong certificate password: "${T.badCode}"`, await bodyText(page));
     ok(await heading(page, 2) === T.step1, 'STEP1: still STEP1');
+    ok(await page.locator('#password-error').count() === 1, 'STEP1: the message is beside the certificate password field');
+    ok(await page.getByLabel(T.code).getAttribute('aria-describedby') === 'password-error', 'STEP1: the field points at its error (aria-describedby)');
+    ok(await page.getByLabel(T.user).inputValue() === USER, `STEP1: the user ID ${USER} is kept`);
     await shot(page, '02-enroll-step1-error');
 
-    // by keyboard: Tab to each field in order, Enter submits
-    const order = await tabOrder(page, 3);
-    ok(order.join(' ') === `user password button:${T.next}`, 'STEP1: Tab visits user ID, certificate password, the button', order.join(' | '));
-    await page.getByLabel(T.user).click();
-    await page.keyboard.type(USER);
-    await page.keyboard.press('Tab');
+    // by keyboard: the focus is on the certificate password, Enter submits
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('name'));
+    ok(focused === 'password', 'STEP1: the focus is on the certificate password field', focused);
     await page.keyboard.type(code);
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/enroll\/step2$/).catch(() => {});
@@ -498,13 +507,13 @@ async function main() {
     if (await toService.count()) await toService.first().click();
     else await page.goto(`${ORIGIN}/`);
     must(path_(page) === '/', 'the service itself', page.url());
-    ok(await heading(page, 1) === 'サービス TOP', 'service: the heading "サービス TOP"', await bodyText(page));
+    ok(await heading(page, 1) === T.serviceTop, `service: the heading "${T.serviceTop}"`, await bodyText(page));
     ok((await page.locator('#welcome').innerText()).includes(USER), `service: welcomes ${USER}`);
     const cells = (await page.locator('#usage tr').nth(1).locator('td').allInnerTexts()).map((s) => s.trim());
     ok(cells[0] === '150GB', `service: contract capacity ${cells[0]}`);
     ok(cells[1] === '55.0GB', `service: data used ${cells[1]}`);
     ok(cells[2] === '36.7', `service: use ${cells[2]} %`);
-    ok((await page.locator('#warning').innerText()).includes('ディスク使用率が 10 %を超えています'), 'service: the warning above 10 %');
+    ok((await page.locator('#warning').innerText()).includes(T.diskWarning), 'service: the warning above 10 %');
     if (await page.locator('meta[name=viewport]').count() === 0) diag('note: the backend page has no <meta name="viewport">: phones lay it out 980 px wide');
     const ids = await page.locator('#identity-headers').innerText();
     ok(ids.includes(`X-Ecodoc-User: ${USER}`), `service: the backend was told X-Ecodoc-User: ${USER}`, ids);
@@ -565,7 +574,7 @@ async function phoneShots(home, cookies) {
     ok(await heading(page, 1) === T.login, 'phone: the login page');
     await shot(page, '09-login.phone', { phone: true });
     await page.goto(`${ORIGIN}/`);
-    ok(await heading(page, 1) === 'サービス TOP', 'phone: サービス TOP with the same session');
+    ok(await heading(page, 1) === T.serviceTop, `phone: ${T.serviceTop} with the same session`);
     await shot(page, '13-service-top.phone', { phone: true });
   } finally {
     await ctx.close();
