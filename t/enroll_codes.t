@@ -226,13 +226,13 @@ is(scalar @rows, 1, '... and one in the CA database');
 # --- an issuance that fails before anything is delivered gives the
 # certificate password back
 my $ivy = add('ivy');
-my $res = $t->enroll('ivy', $ivy, stop_before_step3 => 1);
-is($res->{step2}{status}, 303, 'ivy: STEP1 and STEP2');
+my $ivy_res = $t->enroll('ivy', $ivy, stop_before_step3 => 1);
+is($ivy_res->{step2}{status}, 303, 'ivy: STEP1 and STEP2');
 my $db = $t->eca_dir . '/index.tsv';
 rename $db, "$db.away" or die "rename: $!";
-$r = $t->enroll_post('/enroll/step3', $res->{jar},
+$r = $t->enroll_post('/enroll/step3', $ivy_res->{jar},
     [mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough'],
-    csrf => $res->{csrf}, lang => 'en');
+    csrf => $ivy_res->{csrf}, lang => 'en');
 rename "$db.away", $db or die "rename: $!";
 is($r->{status}, 503, 'the CA database missing at STEP3: 503');
 is($t->redis_cmd('HGET', $t->rkey('enroll:ivy'), 'used'), '0',
@@ -241,9 +241,9 @@ ok(grep({ $_->{event} eq 'enroll_failed' && $_->{user} eq 'ivy'
           && $_->{detail} =~ /usable again/ } $t->audit),
     '... after it had been used: given back, and audited');
 is(issued('ivy'), 0, '... nothing issued');
-$r = $t->enroll_post('/enroll/step3', $res->{jar},
+$r = $t->enroll_post('/enroll/step3', $ivy_res->{jar},
     [mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough'],
-    csrf => $res->{csrf});
+    csrf => $ivy_res->{csrf});
 like($r->{status} . ' ' . (hdr($r, 'content-type') // ''),
     qr{^200 application/x-pkcs12}, 'the database back: the same session gets its certificate');
 is(issued('ivy'), 1, '... exactly one');
