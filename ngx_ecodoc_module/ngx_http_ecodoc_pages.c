@@ -268,6 +268,32 @@ static ngx_http_ecodoc_field_t  ngx_http_ecodoc_no_fields[] = {
 };
 
 
+/* each page by ngx_http_ecodoc_page_e: its name in the URI and its form */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_ecodoc_field_t     *fields;
+    ngx_uint_t                   title;
+    ngx_uint_t                   intro;
+    ngx_uint_t                   button;
+} ngx_http_ecodoc_page_t;
+
+
+static ngx_http_ecodoc_page_t  ngx_http_ecodoc_page_table[] = {
+    { ngx_null_string, ngx_http_ecodoc_no_fields, T_ERROR, 0, 0 },
+    { ngx_string("signup"), ngx_http_ecodoc_signup_fields, T_SIGNUP,
+      MSG_SIGNUP_INTRO, B_SIGNUP },
+    { ngx_string("login"), ngx_http_ecodoc_login_fields, T_LOGIN,
+      MSG_LOGIN_INTRO, B_LOGIN },
+    { ngx_string("password"), ngx_http_ecodoc_password_fields, T_PASSWORD,
+      MSG_PW_INTRO, B_CHANGE },
+    { ngx_string("logout"), ngx_http_ecodoc_no_fields, T_LOGOUT,
+      MSG_LOGOUT_CONFIRM, B_LOGOUT },
+    { ngx_string("forgot"), ngx_http_ecodoc_no_fields, T_FORGOT,
+      MSG_FORGOT, 0 }
+};
+
+
 static ngx_uint_t ngx_http_ecodoc_page_of(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ecodoc_session_check(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
@@ -438,8 +464,9 @@ ngx_http_ecodoc_session_check(ngx_http_request_t *r,
 static ngx_uint_t
 ngx_http_ecodoc_page_of(ngx_http_request_t *r)
 {
-    u_char     *p, *end;
-    ngx_str_t   name;
+    u_char      *p, *end;
+    ngx_str_t    name;
+    ngx_uint_t   i;
 
     end = r->uri.data + r->uri.len;
     p = end;
@@ -451,30 +478,16 @@ ngx_http_ecodoc_page_of(ngx_http_request_t *r)
     name.data = p;
     name.len = end - p;
 
-#define ngx_http_ecodoc_is(s)                                                 \
-    (name.len == sizeof(s) - 1 && ngx_strncmp(name.data, s, name.len) == 0)
-
-    if (ngx_http_ecodoc_is("signup")) {
-        return NGX_HTTP_ECODOC_PAGE_SIGNUP;
+    for (i = 1; i < sizeof(ngx_http_ecodoc_page_table)
+                    / sizeof(ngx_http_ecodoc_page_t); i++)
+    {
+        if (name.len == ngx_http_ecodoc_page_table[i].name.len
+            && ngx_strncmp(name.data, ngx_http_ecodoc_page_table[i].name.data,
+                           name.len) == 0)
+        {
+            return i;
+        }
     }
-
-    if (ngx_http_ecodoc_is("login")) {
-        return NGX_HTTP_ECODOC_PAGE_LOGIN;
-    }
-
-    if (ngx_http_ecodoc_is("password")) {
-        return NGX_HTTP_ECODOC_PAGE_PASSWORD;
-    }
-
-    if (ngx_http_ecodoc_is("logout")) {
-        return NGX_HTTP_ECODOC_PAGE_LOGOUT;
-    }
-
-    if (ngx_http_ecodoc_is("forgot")) {
-        return NGX_HTTP_ECODOC_PAGE_FORGOT;
-    }
-
-#undef ngx_http_ecodoc_is
 
     return NGX_HTTP_ECODOC_PAGE_NONE;
 }
@@ -740,19 +753,7 @@ ngx_http_ecodoc_form_parse(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         { NULL, NULL, 0, NULL, 0 }
     };
 
-    switch (ctx->page) {
-    case NGX_HTTP_ECODOC_PAGE_SIGNUP:
-        fields = ngx_http_ecodoc_signup_fields;
-        break;
-    case NGX_HTTP_ECODOC_PAGE_LOGIN:
-        fields = ngx_http_ecodoc_login_fields;
-        break;
-    case NGX_HTTP_ECODOC_PAGE_PASSWORD:
-        fields = ngx_http_ecodoc_password_fields;
-        break;
-    default:
-        fields = ngx_http_ecodoc_no_fields;
-    }
+    fields = ngx_http_ecodoc_page_table[ctx->page].fields;
 
     p = body->data;
     end = p + body->len;
@@ -1454,46 +1455,26 @@ ngx_http_ecodoc_form(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 {
     u_char                      *p;
     ngx_str_t                    csrf, *value;
-    ngx_uint_t                   title, intro, button, err;
+    ngx_uint_t                   title, intro, err;
     ngx_http_ecodoc_out_t        out;
+    ngx_http_ecodoc_page_t      *page;
     ngx_http_ecodoc_field_t     *f;
     ngx_http_ecodoc_loc_conf_t  *elcf;
     u_char                       num[NGX_INT_T_LEN];
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
-    switch (ctx->page) {
-    case NGX_HTTP_ECODOC_PAGE_SIGNUP:
-        f = ngx_http_ecodoc_signup_fields;
-        title = T_SIGNUP;
-        intro = MSG_SIGNUP_INTRO;
-        button = B_SIGNUP;
-        break;
-    case NGX_HTTP_ECODOC_PAGE_LOGIN:
-        f = ngx_http_ecodoc_login_fields;
-        title = T_LOGIN;
-        intro = MSG_LOGIN_INTRO;
-        button = B_LOGIN;
-        break;
-    case NGX_HTTP_ECODOC_PAGE_PASSWORD:
-        f = ngx_http_ecodoc_password_fields;
-        title = T_PASSWORD;
-        intro = MSG_PW_INTRO;
-        button = B_CHANGE;
+    page = &ngx_http_ecodoc_page_table[ctx->page];
+    f = page->fields;
+    title = page->title;
+    intro = page->intro;
 
-        if (ctx->initial.len && ctx->initial.data[0] != 'o'
-            && ctx->initial.data[0] != '0')
-        {
-            title = T_PASSWORD_INITIAL;
-            intro = MSG_PW_INITIAL_INTRO;
-        }
-
-        break;
-    default:
-        f = ngx_http_ecodoc_no_fields;
-        title = T_LOGOUT;
-        intro = MSG_LOGOUT_CONFIRM;
-        button = B_LOGOUT;
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD
+        && ctx->initial.len && ctx->initial.data[0] != 'o'
+        && ctx->initial.data[0] != '0')
+    {
+        title = T_PASSWORD_INITIAL;
+        intro = MSG_PW_INITIAL_INTRO;
     }
 
     if (ngx_http_ecodoc_csrf_make(r, ctx, &csrf) != NGX_OK
@@ -1517,11 +1498,7 @@ ngx_http_ecodoc_form(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 
     ngx_http_ecodoc_put(&out, "<form method=\"post\" action=\"");
     ngx_http_ecodoc_put_html(&out, elcf->pages_uri.data, elcf->pages_uri.len);
-    ngx_http_ecodoc_put(&out, ctx->page == NGX_HTTP_ECODOC_PAGE_SIGNUP
-                              ? "signup" : ctx->page
-                              == NGX_HTTP_ECODOC_PAGE_LOGIN ? "login"
-                              : ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD
-                              ? "password" : "logout");
+    ngx_http_ecodoc_put_str(&out, page->name.data, page->name.len);
     ngx_http_ecodoc_put(&out, "\" novalidate>\n"
                         "<input type=\"hidden\" name=\"csrf\" value=\"");
     ngx_http_ecodoc_put_html(&out, csrf.data, csrf.len);
@@ -1600,7 +1577,7 @@ ngx_http_ecodoc_form(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     }
 
     ngx_http_ecodoc_put(&out, "<button type=\"submit\">");
-    ngx_http_ecodoc_put_text(&out, button);
+    ngx_http_ecodoc_put_text(&out, page->button);
     ngx_http_ecodoc_put(&out, "</button>\n</form>\n");
 
     if (ctx->page == NGX_HTTP_ECODOC_PAGE_LOGIN) {
