@@ -173,6 +173,8 @@ void ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler);
+ngx_int_t ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
+    ngx_http_ecodoc_redis_handler_pt handler);
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
     ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra);
@@ -188,6 +190,8 @@ char *ngx_http_ecodoc_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 /* ngx_http_ecodoc_session.c */
 void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
+ngx_int_t ngx_http_ecodoc_session_record(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t *initial);
 ngx_int_t ngx_http_ecodoc_session_new(ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_session_set_cookie(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_flag_t clear);
@@ -206,6 +210,7 @@ char *ngx_http_ecodoc_password_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_ecodoc_pages.c */
+ngx_int_t ngx_http_ecodoc_user_ok(ngx_str_t *s);
 ngx_int_t ngx_http_ecodoc_pages_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ecodoc_gate_page(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg);

@@ -16,6 +16,10 @@
 
 static ngx_int_t ngx_http_ecodoc_strip_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ecodoc_gate_handler(ngx_http_request_t *r);
+static void ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r,
+    redisReply *reply);
+static void ngx_http_ecodoc_gate_finish(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_gate_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
@@ -443,7 +447,11 @@ ngx_http_ecodoc_conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 }
 
 
-/* the access-phase gate: one Redis round trip per request */
+/*
+ * the access-phase gate: one Redis round trip per request, a GETEX of the
+ * session's record when the client presents a cookie, the GATE script
+ * otherwise and when that record does not let the request on
+ */
 
 static ngx_int_t
 ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
@@ -507,9 +515,20 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_gate_done)
-        != NGX_OK)
-    {
+    /*
+     * a cookie: its session's record, renewed, is all a live session
+     * needs; anything else is for the GATE script to judge
+     */
+
+    if (ctx->sid.len) {
+        rc = ngx_http_ecodoc_redis_session(r, &ctx->sid,
+                                           ngx_http_ecodoc_gate_session_done);
+
+    } else {
+        rc = ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_gate_done);
+    }
+
+    if (rc != NGX_OK) {
         ngx_str_set(&ctx->status, "error");
         ctx->done = 1;
         return ngx_http_ecodoc_gate_handler(r);
@@ -544,31 +563,96 @@ ngx_http_ecodoc_gate_eval(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 }
 
 
+/* GETEX's answer: the session's record, or nil */
+
 static void
-ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
+ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_http_ecodoc_ctx_t        *ctx;
-    ngx_http_ecodoc_main_conf_t  *emcf;
+    ngx_int_t               rc;
+    ngx_uint_t              initial;
+    ngx_http_ecodoc_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
-    ctx->waiting = 0;
-    ctx->done = 1;
+    if (reply == NULL
+        || (reply->type != REDIS_REPLY_STRING
+            && reply->type != REDIS_REPLY_NIL))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ecodoc: no usable session record from Redis");
+        ngx_str_set(&ctx->status, "error");
+        ngx_http_ecodoc_gate_finish(r, ctx);
+        return;
+    }
 
-    r->read_event_handler = ngx_http_block_reading;
+    rc = NGX_DECLINED;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        rc = ngx_http_ecodoc_session_record(r, ctx, (u_char *) reply->str,
+                                            reply->len, &initial);
+    }
+
+    if (rc == NGX_OK) {
+        if (initial) {
+            ngx_str_set(&ctx->status, "initial");
+
+        } else {
+            ngx_str_set(&ctx->status, "ok");
+        }
+
+        ngx_http_ecodoc_gate_finish(r, ctx);
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ecodoc gate: no live session record, asking the script");
+
+    if (rc == NGX_ERROR
+        || ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_gate_done)
+           != NGX_OK)
+    {
+        ngx_str_set(&ctx->status, "error");
+        ngx_http_ecodoc_gate_finish(r, ctx);
+    }
+}
+
+
+/* the GATE script's answer: a verdict, and the user */
+
+static void
+ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_ecodoc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
     /* a verdict that lets a request on must name its user */
 
     if (ngx_http_ecodoc_reply_status(r->pool, reply, &ctx->status,
                                      &ctx->user, 1)
         != NGX_OK
-        || (ctx->status.data[0] == 'o' && ctx->user.len == 0))
+        || (ctx->status.data[0] == 'o'
+            && ngx_http_ecodoc_user_ok(&ctx->user) != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ecodoc: no usable verdict from Redis");
         ngx_str_set(&ctx->status, "error");
         ngx_str_null(&ctx->user);
     }
+
+    ngx_http_ecodoc_gate_finish(r, ctx);
+}
+
+
+static void
+ngx_http_ecodoc_gate_finish(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    ctx->waiting = 0;
+    ctx->done = 1;
+
+    r->read_event_handler = ngx_http_block_reading;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 

@@ -309,7 +309,6 @@ static ngx_int_t ngx_http_ecodoc_form_parse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ecodoc_unescape(ngx_pool_t *pool, u_char *p,
     u_char *end, ngx_str_t *out);
 static ngx_int_t ngx_http_ecodoc_text_ok(ngx_str_t *s, size_t max);
-static ngx_int_t ngx_http_ecodoc_user_ok(ngx_str_t *s);
 static ngx_int_t ngx_http_ecodoc_next_ok(ngx_str_t *s);
 static ngx_int_t ngx_http_ecodoc_same_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ecodoc_subject_is(ngx_http_request_t *r,
@@ -922,7 +921,9 @@ ngx_http_ecodoc_text_ok(ngx_str_t *s, size_t max)
 }
 
 
-static ngx_int_t
+/* a user ID: 1-64 of [A-Za-z0-9._@-], safe in a header and a key */
+
+ngx_int_t
 ngx_http_ecodoc_user_ok(ngx_str_t *s)
 {
     size_t  i;

@@ -38,11 +38,15 @@ typedef struct {
     char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
     /* "EVALSHA sha 0 prefix" in Redis' protocol, by script */
     ngx_str_t                          head[NGX_HTTP_ECODOC_SCRIPT_N];
+    /* "EX idle" of a session's GETEX */
+    ngx_str_t                          renew;
     ngx_http_ecodoc_redis_cmd_t       *free;
 } ngx_http_ecodoc_redis_t;
 
 
 static u_char *ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s);
+static ngx_int_t ngx_http_ecodoc_redis_send(ngx_http_request_t *r,
+    u_char *buf, size_t len, ngx_http_ecodoc_redis_handler_pt handler);
 static void ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_ecodoc_redis_connect(void);
 static void ngx_http_ecodoc_redis_drop(const char *why);
@@ -111,6 +115,18 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
                                             - ngx_http_ecodoc_redis.head[i].data;
     }
 
+    p = ngx_pnalloc(cycle->pool, sizeof("$2\r\nEX\r\n$\r\n\r\n") - 1
+                                 + NGX_SIZE_T_LEN
+                                 + emcf->session_timeout_arg.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ecodoc_redis.renew.data = p;
+    p = ngx_cpymem(p, "$2\r\nEX\r\n", sizeof("$2\r\nEX\r\n") - 1);
+    p = ngx_http_ecodoc_redis_bulk(p, &emcf->session_timeout_arg);
+    ngx_http_ecodoc_redis.renew.len = p - ngx_http_ecodoc_redis.renew.data;
+
     return NGX_OK;
 }
 
@@ -143,22 +159,13 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler)
 {
-    u_char                       *buf, *p;
-    size_t                        len;
-    ngx_uint_t                    i;
-    ngx_str_t                     common[2];
-    ngx_http_ecodoc_ctx_t        *ctx;
-    ngx_http_ecodoc_redis_cmd_t  *cmd;
-    ngx_http_ecodoc_main_conf_t  *emcf;
+    u_char                 *buf, *p;
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_str_t               common[2];
+    ngx_http_ecodoc_ctx_t  *ctx;
 
-    emcf = ngx_http_ecodoc_redis.conf;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
-
-    if (ngx_http_ecodoc_redis.ac == NULL
-        && ngx_http_ecodoc_redis_connect() != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
     /*
      * the command in Redis' protocol, written here: the part that never
@@ -189,6 +196,60 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
         p = ngx_http_ecodoc_redis_bulk(p, i < 2 ? &common[i] : &args[i - 2]);
     }
 
+    return ngx_http_ecodoc_redis_send(r, buf, p - buf, handler);
+}
+
+
+/*
+ * Sends "GETEX P sess:SID EX idle": the session's string, its idle timeout
+ * renewed, in one command that Redis answers without running a script.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
+    ngx_http_ecodoc_redis_handler_pt handler)
+{
+    u_char     *buf, *p;
+    size_t      len;
+    ngx_str_t  *prefix;
+
+    prefix = &ngx_http_ecodoc_redis.conf->prefix;
+
+    len = sizeof("*4\r\n$5\r\nGETEX\r\n$\r\nsess:\r\n") - 1
+          + NGX_SIZE_T_LEN + prefix->len + sid->len
+          + ngx_http_ecodoc_redis.renew.len;
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(buf, "*4\r\n$5\r\nGETEX\r\n$%uz\r\n%Vsess:%V\r\n",
+                    prefix->len + sizeof("sess:") - 1 + sid->len, prefix, sid);
+    p = ngx_cpymem(p, ngx_http_ecodoc_redis.renew.data,
+                   ngx_http_ecodoc_redis.renew.len);
+
+    return ngx_http_ecodoc_redis_send(r, buf, p - buf, handler);
+}
+
+
+/* queues a command written in Redis' protocol, with its timer */
+
+static ngx_int_t
+ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
+    ngx_http_ecodoc_redis_handler_pt handler)
+{
+    ngx_http_ecodoc_ctx_t        *ctx;
+    ngx_http_ecodoc_redis_cmd_t  *cmd;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    if (ngx_http_ecodoc_redis.ac == NULL
+        && ngx_http_ecodoc_redis_connect() != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     cmd = ngx_http_ecodoc_redis.free;
 
     if (cmd) {
@@ -208,7 +269,7 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 
     if (redisAsyncFormattedCommand(ngx_http_ecodoc_redis.ac,
                                    ngx_http_ecodoc_redis_reply, cmd,
-                                   (char *) buf, p - buf)
+                                   (char *) buf, len)
         != REDIS_OK)
     {
         ngx_http_ecodoc_redis_cmd_free(cmd);
@@ -222,7 +283,8 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ctx->redis_timer.handler = ngx_http_ecodoc_redis_timeout;
     ctx->redis_timer.data = r;
     ctx->redis_timer.log = r->connection->log;
-    ngx_add_timer(&ctx->redis_timer, emcf->redis_timeout);
+    ngx_add_timer(&ctx->redis_timer,
+                  ngx_http_ecodoc_redis.conf->redis_timeout);
 
     return NGX_OK;
 }

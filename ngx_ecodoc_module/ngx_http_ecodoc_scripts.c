@@ -34,10 +34,17 @@
     "  redis.call('DEL', set)\n"                                             \
     "end\n"                                                                  \
                                                                              \
+    /* a session is the string "FP CREATED INITIAL USER" (redis-schema) */  \
+    "local function session_of(sid)\n"                                       \
+    "  local v = redis.call('GET', P .. 'sess:' .. sid)\n"                   \
+    "  if not v then return nil end\n"                                       \
+    "  local f, c, i, u = string.match(v, '^(%x+) (%d+) ([01]) (.+)$')\n"    \
+    "  return u, f, tonumber(c), i\n"                                        \
+    "end\n"                                                                  \
+                                                                             \
     "local function drop_session(sid)\n"                                     \
-    "  local k = P .. 'sess:' .. sid\n"                                      \
-    "  local u = redis.call('HGET', k, 'user')\n"                            \
-    "  redis.call('DEL', k)\n"                                               \
+    "  local u = session_of(sid)\n"                                          \
+    "  redis.call('DEL', P .. 'sess:' .. sid)\n"                             \
     "  if u then redis.call('SREM', P .. 'user:' .. u .. ':sessions', sid)"  \
     " end\n"                                                                 \
     "end\n"                                                                  \
@@ -45,20 +52,18 @@
     /* the session key when sid is alive for user u and this certificate */  \
     "local function session(sid, u, lifetime)\n"                             \
     "  if sid == '' then return nil end\n"                                   \
-    "  local k = P .. 'sess:' .. sid\n"                                      \
-    "  local s = redis.call('HMGET', k, 'user', 'fp', 'created')\n"          \
-    "  if not s[1] then return nil end\n"                                    \
-    "  if s[1] ~= u or s[2] ~= fp then\n"                                    \
-    "    audit('session_refused', s[1],\n"                                   \
+    "  local su, sfp, created = session_of(sid)\n"                           \
+    "  if not su then return nil end\n"                                      \
+    "  if su ~= u or sfp ~= fp then\n"                                       \
+    "    audit('session_refused', su,\n"                                     \
     "          'cookie presented with another certificate')\n"               \
     "    return nil\n"                                                       \
     "  end\n"                                                                \
-    "  local created = tonumber(s[3])\n"                                     \
-    "  if not created or now - created > lifetime then\n"                    \
+    "  if now - created > lifetime then\n"                                   \
     "    drop_session(sid)\n"                                                \
     "    return nil\n"                                                       \
     "  end\n"                                                                \
-    "  return k\n"                                                           \
+    "  return P .. 'sess:' .. sid\n"                                         \
     "end\n"
 
 
@@ -173,7 +178,7 @@ static char  ngx_http_ecodoc_lua_finish[] =
     "  audit('signup', u, '')\n"
     "  return {'ok', '1'}\n"
     "end\n"
-    "local initial = redis.call('HGET', uk, 'initial')\n"
+    "local initial = redis.call('HGET', uk, 'initial') == '0' and '0' or '1'\n"
     "if mode == 'password' then\n"
     "  redis.call('HSET', uk, 'pw', ARGV[11], 'initial', '0', 'changed', now)\n"
     "  end_sessions(u)\n"
@@ -190,8 +195,8 @@ static char  ngx_http_ecodoc_lua_finish[] =
     "  end\n"
     "end\n"
     "local sk = P .. 'sess:' .. ARGV[9]\n"
-    "redis.call('HSET', sk, 'user', u, 'fp', fp, 'created', now)\n"
-    "redis.call('EXPIRE', sk, ARGV[10])\n"
+    "redis.call('SET', sk, fp .. ' ' .. now .. ' ' .. initial .. ' ' .. u,\n"
+    "           'EX', ARGV[10])\n"
     "redis.call('SADD', set, ARGV[9])\n"
     "return {'ok', initial}\n";
 
@@ -199,12 +204,11 @@ static char  ngx_http_ecodoc_lua_finish[] =
 static char  ngx_http_ecodoc_lua_logout[] =
     NGX_HTTP_ECODOC_LUA_PRELUDE
     /* ARGV[4] session */
-    "local k = P .. 'sess:' .. ARGV[4]\n"
-    "local s = redis.call('HMGET', k, 'user', 'fp')\n"
-    "if not s[1] or s[2] ~= fp then return {'nosession'} end\n"
+    "local u, sfp = session_of(ARGV[4])\n"
+    "if not u or sfp ~= fp then return {'nosession'} end\n"
     "drop_session(ARGV[4])\n"
-    "audit('logout', s[1], '')\n"
-    "return {'ok', s[1]}\n";
+    "audit('logout', u, '')\n"
+    "return {'ok', u}\n";
 
 
 char  *ngx_http_ecodoc_scripts[] = {

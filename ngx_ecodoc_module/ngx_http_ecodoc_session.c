@@ -1,6 +1,6 @@
 /*
  * Sessions and form tokens: the __Host- cookie and its 256-bit token, the
- * session ID stored in Redis (its hash), and HMAC tokens against forgery.
+ * session ID stored in Redis (its hash) and its record, HMAC form tokens.
  */
 
 #include <ngx_config.h>
@@ -108,6 +108,75 @@ ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
             return;
         }
     }
+}
+
+
+/*
+ * Reads a session's record, "FP CREATED INITIAL USER" as the FINISH script
+ * wrote it: NGX_OK if it is alive and bound to this request's certificate,
+ * with its user and whether the password is still the initial one.
+ * NGX_DECLINED leaves the decision to the GATE script, which knows why.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_session_record(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t *initial)
+{
+    u_char                       *end, *c;
+    time_t                        created;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    end = p + len;
+
+    if (len < NGX_HTTP_ECODOC_FP_LEN + sizeof(" 0 0 u") - 1
+        || ngx_memcmp(p, ctx->fp.data, NGX_HTTP_ECODOC_FP_LEN) != 0
+        || p[NGX_HTTP_ECODOC_FP_LEN] != ' ')
+    {
+        return NGX_DECLINED;
+    }
+
+    p += NGX_HTTP_ECODOC_FP_LEN + 1;
+
+    for (c = p; c < end && *c >= '0' && *c <= '9'; c++) { /* void */ }
+
+    created = ngx_atotm(p, c - p);
+
+    if (created == NGX_ERROR || (size_t) (end - c) < sizeof(" 0 u") - 1
+        || c[0] != ' ' || (c[1] != '0' && c[1] != '1') || c[2] != ' ')
+    {
+        return NGX_DECLINED;
+    }
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
+
+    /*
+     * past its lifetime by this host's clock: the script drops it by
+     * Redis' clock, the one that wrote "created"
+     */
+
+    if (ngx_time() - created > emcf->session_lifetime) {
+        return NGX_DECLINED;
+    }
+
+    *initial = (c[1] == '1');
+
+    p = c + 3;
+
+    ctx->user.len = end - p;
+    ctx->user.data = ngx_pnalloc(r->pool, ctx->user.len + 1);
+    if (ctx->user.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->user.data, p, ctx->user.len);
+    ctx->user.data[ctx->user.len] = '\0';
+
+    if (ngx_http_ecodoc_user_ok(&ctx->user) != NGX_OK) {
+        ngx_str_null(&ctx->user);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -14,13 +14,9 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use Ecodoc::Test qw(:all);
 
-my $t = Ecodoc::Test->new()->start(
-    http => "    ecodoc_cache zone=ecodoc_test:1m valid=2s;\n");
-
-sub evalsha_calls {
-    my $info = $t->redis_cmd('INFO', 'commandstats');
-    return $info =~ /cmdstat_evalsha:calls=(\d+)/ ? $1 : 0;
-}
+my $t = Ecodoc::Test->new();
+$t->eca_init();
+$t->start(http => "    ecodoc_cache zone=ecodoc_test:1m valid=2s;\n");
 
 my $a = $t->ready_user('alice');
 my $get = sub {
@@ -29,20 +25,21 @@ my $get = sub {
 };
 
 is($get->($a->{cookie})->{status}, 200, 'first request: through Redis');
-my $n = evalsha_calls();
+my $n = $t->gate_calls;
 for (1 .. 10) {
     my $r = $get->($a->{cookie});
     is($r->{status}, 200, "cached request $_: 200") if $_ == 1;
     is(backend_user($r), 'alice', '... as alice') if $_ == 1;
 }
-is(evalsha_calls(), $n, 'ten cached requests: no Redis command');
+is($t->gate_calls, $n, 'ten cached requests: no Redis command');
 
 # the cookie with another certificate is not a hit
 my $b = $t->ready_user('bob');
-$n = evalsha_calls();
+$n = $t->gate_calls;
 my $r = $get->($a->{cookie}, 'bob');
 isnt($r->{status}, 200, "alice's cookie with bob's certificate: refused");
-is(evalsha_calls(), $n + 1, '... after asking Redis');
+is($t->gate_calls, $n + 2,
+    '... after asking Redis (the session record, then the GATE script)');
 
 # logout here forgets the session at once
 my $c2 = cookie($t->login('alice', 'alice', $a->{password}));
@@ -52,7 +49,7 @@ is($get->($c2)->{status}, 303, 'after logout: refused at once');
 
 # a revocation made elsewhere: seen within valid=2s
 is($get->($a->{cookie})->{status}, 200, 'alice still in');
-$t->redis_cmd('SET', $t->rkey('revoked:' . $t->fingerprint('alice')), 'test');
+$t->eca('revoke', '--fingerprint', $t->fingerprint('alice'));
 my $start = time;
 my $seen;
 while (time - $start < 5) {

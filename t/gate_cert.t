@@ -13,7 +13,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecodoc::Test qw(:all);
 
-my $t = Ecodoc::Test->new()->start();
+my $t = Ecodoc::Test->new();
+$t->eca_init();
+$t->start();
 
 $t->cert('carol');    # from our CA, never signed up
 $t->cert('alice');
@@ -97,9 +99,11 @@ is($r->{status}, 200, 'alice reaches the backend');
 is(backend_user($r), 'alice', 'backend sees alice');
 is($t->backend_requests(), 1, 'backend counted one request');
 
-# --- revocation: effective at once, no reload
+# --- revocation (of a certificate this CA did not issue): effective at
+# once, no reload
 my $fp = $t->fingerprint('alice');
-$t->redis_cmd('SET', $t->rkey("revoked:$fp"), 'test');
+like($t->eca('revoke', '--fingerprint', $fp), qr/^revoked: $fp -$/m,
+    'ecodoc-ca revoke --fingerprint');
 $r = $t->http(GET => '/docs/x', cert => 'alice', cookie => $c);
 is($r->{status}, 403, 'revoked cert: GET 403');
 $r = $t->http(POST => '/api', cert => 'alice', cookie => $c, form => [a => 1]);

@@ -53,10 +53,15 @@ is(scalar @sids, 1, 'one session for alice');
 my %hash = map { $_ => 1 } sha256_hex($c0),
     sha256_hex(decode_base64(do { (my $b = $c0) =~ tr/-_/+\//; "$b=" }));
 ok(@sids && $hash{ $sids[0] }, 'session ID is the SHA-256 of the token');
-is($t->redis_cmd('HGET', $t->rkey("sess:$sids[0]"), 'user'), 'alice',
-    'sess:SID user = alice') if @sids;
-is($t->redis_cmd('HGET', $t->rkey("sess:$sids[0]"), 'fp'), $fp,
-    'sess:SID fp = the certificate') if @sids;
+my $rec = @sids ? $t->redis_cmd('GET', $t->rkey("sess:$sids[0]")) // '' : '';
+my ($rfp, $rcreated, $rinitial, $ruser) = split / /, $rec, 4;
+is($ruser, 'alice', 'sess:SID record: user alice');
+is($rfp, $fp, 'sess:SID record: the certificate');
+is($rinitial, '1', 'sess:SID record: the password is still the initial one');
+ok(defined $rcreated && abs($rcreated - time) < 60,
+    'sess:SID record: created now');
+my $ttl = @sids ? $t->redis_cmd('TTL', $t->rkey("sess:$sids[0]")) : -2;
+ok($ttl > 0 && $ttl <= 1800, "sess:SID expires after the idle timeout ($ttl)");
 is($t->redis_cmd('EXISTS', $t->rkey("sess:$c0")), 0, 'token not stored as a key');
 
 # --- nothing but the password page until the change

@@ -336,6 +336,24 @@ sub redis_stop {
 
 sub redis_running { $_[0]->alive('redis') }
 
+# redis_calls(): { command => calls } from INFO commandstats: what clients
+# sent, and for scripts also the calls made inside them (the scripts use
+# GET, never GETEX). One tally of the commands a gate sends per request:
+# gate_calls() = GETEX + EVALSHA + EVAL.
+sub redis_calls {
+    my ($self) = @_;
+    my $info = $self->redis_cmd('INFO', 'commandstats') // '';
+    return { $info =~ /^cmdstat_([\w|]+):calls=(\d+)/mg };
+}
+
+sub gate_calls {
+    my ($self) = @_;
+    my $n = $self->redis_calls;
+    my $sum = 0;
+    $sum += $n->{$_} // 0 for qw(getex evalsha eval);
+    return $sum;
+}
+
 # a tiny RESP client: one connection per command. Returns a scalar for
 # simple strings, integers and bulk strings, undef for nil, an array ref
 # for arrays. A Redis error reply dies with "redis: ERR ...".
