@@ -1,8 +1,9 @@
 -- The checks of ngx_ecodoc_module's gate, as an OpenResty user would write
 -- them with Debian's lua-nginx-redis (lua-resty-redis, here "nginx.redis")
--- and lua-nginx-string: the same Redis key layout and the very same GATE
--- script (EVALSHA of the text the module loads; EVAL only if Redis lost
--- it), over a cosocket connection pool (set_keepalive).
+-- and lua-nginx-string: the same Redis key layout, the same GETEX of the
+-- session's record for a cookie, and the very same GATE script otherwise
+-- (EVALSHA of the text the module loads; EVAL only if Redis lost it),
+-- over a cosocket connection pool (set_keepalive).
 --
 -- Used by both Lua peers: access_by_lua (lua.conf) and the auth location
 -- of auth_request (auth_request.conf).
@@ -13,7 +14,8 @@ local rstr   = require "nginx.string"
 
 local decode_base64 = ngx.decode_base64
 local to_hex = rstr.to_hex
-local find, gsub, sub = string.find, string.gsub, string.sub
+local find, gsub, sub, match = string.find, string.gsub, string.sub,
+    string.match
 
 local _M = {}
 
@@ -30,6 +32,7 @@ function _M.init(o)
     conf.prefix = o.prefix
     conf.idle = tostring(o.idle or 1800)
     conf.lifetime = tostring(o.lifetime or 28800)
+    conf.lifetime_n = tonumber(conf.lifetime)
 end
 
 local function hex_sha256(s)
@@ -82,6 +85,27 @@ function _M.check()
 
     local sid = session_id()
     local res
+
+    -- a cookie: the session's record "FP CREATED INITIAL USER", renewed
+    if sid ~= "" then
+        res, err = red:getex(conf.prefix .. "sess:" .. sid, "EX", conf.idle)
+        if not res then
+            ngx.log(ngx.ERR, "ecodoc: redis: ", err)
+            red:close()
+            return "error"
+        end
+        if res ~= ngx.null then
+            local f, c, i, u = match(res, "^(%x+) (%d+) ([01]) ([%w._@-]+)$")
+            if f == fp and #u <= 64
+               and ngx.time() - tonumber(c) <= conf.lifetime_n
+            then
+                red:set_keepalive(60000, 64)
+                return i == "0" and "ok" or "initial", u, fp
+            end
+        end
+    end
+
+    -- no cookie, or a record that does not let the request on
     res, err = red:evalsha(conf.sha, 0, conf.prefix, ngx.var.remote_addr, fp,
                            sid, conf.idle, conf.lifetime)
     if not res and err and find(err, "NOSCRIPT", 1, true) then
