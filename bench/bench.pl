@@ -734,9 +734,10 @@ sub profile {
         say_('no valgrind: profile skipped');
         return undef;
     };
-    say_("\nprofile: callgrind, $K{profile} requests each (plain, gate)");
+    say_("\nprofile: callgrind, $K{profile} requests each (plain, gate, "
+        . "gate_cache)");
     my %p;
-    for my $name (qw(plain gate)) {
+    for my $name (qw(plain gate gate_cache)) {
         my $c = $CFG{$name};
         my $pn = "profile_$name";
         make_path("$D/$pn");
@@ -770,7 +771,7 @@ sub profile {
         ($total //= 0) =~ tr/,//d;
         $p{$name} = { total => $total, per_req => $total / $K{profile},
             inc => fn_costs($ann), exc => fn_costs($exc), n => $K{profile} };
-        say_(sprintf "%-6s %.0f instructions per request", $name,
+        say_(sprintf "%-10s %.0f instructions per request", $name,
             $p{$name}{per_req});
     }
     return \%p;
@@ -954,10 +955,14 @@ sub profile_text {
         . "kept-alive requests (`ab -k -c 4`), after a warm-up.\n\n"
         . "Instructions per request: plain %.0f, gate %.0f: the gate adds "
         . "%.0f (%.0f%%), which includes the Redis round trip's client side "
-        . "(the syscalls' kernel time is not counted by callgrind).\n\n",
+        . "(the syscalls' kernel time is not counted by callgrind); gate + "
+        . "cache %.0f: a hit in the shared memory adds %.0f (%.0f%%).\n\n",
         $p->{gate}{n}, $p->{plain}{per_req}, $p->{gate}{per_req},
         $p->{gate}{per_req} - $p->{plain}{per_req},
-        100 * ($p->{gate}{per_req} / $p->{plain}{per_req} - 1));
+        100 * ($p->{gate}{per_req} / $p->{plain}{per_req} - 1),
+        $p->{gate_cache}{per_req},
+        $p->{gate_cache}{per_req} - $p->{plain}{per_req},
+        100 * ($p->{gate_cache}{per_req} / $p->{plain}{per_req} - 1));
     my $inc = $p->{gate}{inc};
     my $exc = $p->{gate}{exc};
     my $n = $p->{gate}{n};

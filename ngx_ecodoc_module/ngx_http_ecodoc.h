@@ -16,6 +16,7 @@
 #include "ecodoc_passwd.h"
 
 
+#define NGX_HTTP_ECODOC_DIGEST_LEN    32     /* SHA-256 */
 #define NGX_HTTP_ECODOC_FP_LEN        64     /* hex SHA-256 */
 #define NGX_HTTP_ECODOC_TOKEN_LEN     43     /* base64url of 32 bytes */
 #define NGX_HTTP_ECODOC_SID_LEN       64     /* hex SHA-256 of the token */
@@ -104,6 +105,9 @@ typedef struct {
     u_char                       fp[NGX_HTTP_ECODOC_FP_LEN];
     u_char                       token[NGX_HTTP_ECODOC_TOKEN_LEN];
     u_char                       sid[NGX_HTTP_ECODOC_SID_LEN];
+    /* the same two in binary, for the cache */
+    u_char                       fp_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
+    u_char                       sid_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
     ngx_uint_t                   has_token;
 } ngx_http_ecodoc_conn_t;
 
@@ -118,6 +122,7 @@ struct ngx_http_ecodoc_ctx_s {
     ngx_http_ecodoc_conn_t      *conn;
     ngx_str_t                    fp;
     ngx_str_t                    sid;            /* from the cookie, or "" */
+    u_char                       sid_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
     ngx_str_t                    user;           /* as the gate found it */
     ngx_str_t                    status;         /* the gate's verdict */
 
@@ -184,7 +189,8 @@ ngx_int_t ngx_http_ecodoc_cache_get(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
 void ngx_http_ecodoc_cache_put(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
-void ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid);
+void ngx_http_ecodoc_cache_forget(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 char *ngx_http_ecodoc_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_ecodoc_session.c */

@@ -17,8 +17,8 @@ typedef struct {
     ngx_queue_t                  queue;      /* least recently stored last */
     ngx_msec_t                   expire;
     ngx_msec_t                   refresh;    /* one request asks Redis */
-    u_char                       sid[NGX_HTTP_ECODOC_SID_LEN / 2];
-    u_char                       fp[NGX_HTTP_ECODOC_FP_LEN / 2];
+    u_char                       sid[NGX_HTTP_ECODOC_DIGEST_LEN];
+    u_char                       fp[NGX_HTTP_ECODOC_DIGEST_LEN];
     u_char                       user_len;
     u_char                       user[NGX_HTTP_ECODOC_USER_MAX];
 } ngx_http_ecodoc_cache_node_t;
@@ -39,7 +39,6 @@ typedef struct {
 
 static ngx_http_ecodoc_cache_node_t *ngx_http_ecodoc_cache_find(
     ngx_http_ecodoc_cache_t *cache, u_char *sid, uint32_t hash);
-static ngx_int_t ngx_http_ecodoc_cache_bin(u_char *dst, ngx_str_t *hex);
 static void ngx_http_ecodoc_cache_delete(ngx_http_ecodoc_cache_t *cache,
     ngx_http_ecodoc_cache_node_t *cn);
 static ngx_int_t ngx_http_ecodoc_cache_init_zone(ngx_shm_zone_t *shm_zone,
@@ -60,26 +59,23 @@ ngx_http_ecodoc_cache_get(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
-    u_char                         sid[NGX_HTTP_ECODOC_SID_LEN / 2];
-    u_char                         fp[NGX_HTTP_ECODOC_FP_LEN / 2];
 
-    if (ngx_http_ecodoc_cache_bin(sid, &ctx->sid) != NGX_OK
-        || ngx_http_ecodoc_cache_bin(fp, &ctx->fp) != NGX_OK)
-    {
+    if (ctx->sid.len == 0) {
         return NGX_DECLINED;
     }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
     cache = emcf->cache->data;
-    hash = ngx_crc32_short(sid, sizeof(sid));
+    hash = ngx_crc32_short(ctx->sid_bin, NGX_HTTP_ECODOC_DIGEST_LEN);
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, sid, hash);
+    cn = ngx_http_ecodoc_cache_find(cache, ctx->sid_bin, hash);
 
     if (cn && (ngx_msec_int_t) (cn->expire - ngx_current_msec) > 0
-        && ngx_memcmp(cn->fp, fp, sizeof(fp)) == 0)
+        && ngx_memcmp(cn->fp, ctx->conn->fp_bin, NGX_HTTP_ECODOC_DIGEST_LEN)
+           == 0)
     {
         if ((ngx_msec_int_t) (ngx_current_msec - cn->refresh) >= 0) {
             cn->refresh = cn->expire;      /* this request renews it */
@@ -114,23 +110,18 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
-    u_char                         sid[NGX_HTTP_ECODOC_SID_LEN / 2];
-    u_char                         fp[NGX_HTTP_ECODOC_FP_LEN / 2];
 
-    if (ctx->user.len > NGX_HTTP_ECODOC_USER_MAX
-        || ngx_http_ecodoc_cache_bin(sid, &ctx->sid) != NGX_OK
-        || ngx_http_ecodoc_cache_bin(fp, &ctx->fp) != NGX_OK)
-    {
+    if (ctx->user.len > NGX_HTTP_ECODOC_USER_MAX || ctx->sid.len == 0) {
         return;
     }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
     cache = emcf->cache->data;
-    hash = ngx_crc32_short(sid, sizeof(sid));
+    hash = ngx_crc32_short(ctx->sid_bin, NGX_HTTP_ECODOC_DIGEST_LEN);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, sid, hash);
+    cn = ngx_http_ecodoc_cache_find(cache, ctx->sid_bin, hash);
 
     if (cn) {
         ngx_queue_remove(&cn->queue);
@@ -160,11 +151,11 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
         }
 
         cn->node.key = hash;
-        ngx_memcpy(cn->sid, sid, sizeof(sid));
+        ngx_memcpy(cn->sid, ctx->sid_bin, sizeof(cn->sid));
         ngx_rbtree_insert(&cache->sh->rbtree, &cn->node);
     }
 
-    ngx_memcpy(cn->fp, fp, sizeof(fp));
+    ngx_memcpy(cn->fp, ctx->conn->fp_bin, sizeof(cn->fp));
     ngx_memcpy(cn->user, ctx->user.data, ctx->user.len);
     cn->user_len = (u_char) ctx->user.len;
     cn->expire = ngx_current_msec + emcf->cache_valid;
@@ -179,16 +170,15 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 /* a session ended by this nginx (logout, rotation) stops at once here */
 
 void
-ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid)
+ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 {
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
-    u_char                         bin[NGX_HTTP_ECODOC_SID_LEN / 2];
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    if (emcf->cache == NULL || ngx_http_ecodoc_cache_bin(bin, sid) != NGX_OK) {
+    if (emcf->cache == NULL || ctx->sid.len == 0) {
         return;
     }
 
@@ -196,8 +186,9 @@ ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_str_t *sid)
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, bin,
-                                    ngx_crc32_short(bin, sizeof(bin)));
+    cn = ngx_http_ecodoc_cache_find(cache, ctx->sid_bin,
+                                    ngx_crc32_short(ctx->sid_bin,
+                                                    NGX_HTTP_ECODOC_DIGEST_LEN));
     if (cn) {
         ngx_http_ecodoc_cache_delete(cache, cn);
     }
@@ -246,31 +237,6 @@ ngx_http_ecodoc_cache_find(ngx_http_ecodoc_cache_t *cache, u_char *sid,
 
 
 /* 64 hex digits as 32 bytes */
-
-static ngx_int_t
-ngx_http_ecodoc_cache_bin(u_char *dst, ngx_str_t *hex)
-{
-    size_t     i;
-    ngx_int_t  hi, lo;
-
-    if (hex->len != 64) {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < 32; i++) {
-        hi = ngx_hextoi(&hex->data[2 * i], 1);
-        lo = ngx_hextoi(&hex->data[2 * i + 1], 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-
-        dst[i] = (u_char) (hi << 4 | lo);
-    }
-
-    return NGX_OK;
-}
-
 
 static void
 ngx_http_ecodoc_cache_delete(ngx_http_ecodoc_cache_t *cache,

@@ -420,6 +420,7 @@ ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
         }
 
         ngx_hex_dump(conn->fp, md, len);
+        ngx_memcpy(conn->fp_bin, md, len);
 
         if (SSL_set_ex_data(ssl, ngx_http_ecodoc_conn_index, conn) != 1) {
             OPENSSL_free(conn);

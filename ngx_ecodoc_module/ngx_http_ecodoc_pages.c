@@ -1314,7 +1314,7 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
         break;
 
     default: /* password */
-        ngx_http_ecodoc_cache_forget(r, &ctx->sid);
+        ngx_http_ecodoc_cache_forget(r, ctx);
 
         if (ngx_http_ecodoc_session_set_cookie(r, ctx, 0) != NGX_OK) {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1349,7 +1349,7 @@ ngx_http_ecodoc_logout_done(ngx_http_request_t *r, redisReply *reply)
 
     /* "nosession": already ended; the cookie goes all the same */
 
-    ngx_http_ecodoc_cache_forget(r, &ctx->sid);
+    ngx_http_ecodoc_cache_forget(r, ctx);
 
     if (ngx_http_ecodoc_session_set_cookie(r, ctx, 1) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

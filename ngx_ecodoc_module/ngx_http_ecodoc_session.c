@@ -98,12 +98,15 @@ ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
                 EVP_Digest(val, NGX_HTTP_ECODOC_TOKEN_LEN, md, NULL,
                            EVP_sha256(), NULL);
                 ngx_hex_dump(conn->sid, md, sizeof(md));
+                ngx_memcpy(conn->sid_bin, md, sizeof(md));
                 ngx_memcpy(conn->token, val, NGX_HTTP_ECODOC_TOKEN_LEN);
                 conn->has_token = 1;
             }
 
             ngx_memcpy(ctx->sid.data, conn->sid, NGX_HTTP_ECODOC_SID_LEN);
             ctx->sid.len = NGX_HTTP_ECODOC_SID_LEN;
+            ngx_memcpy(ctx->sid_bin, conn->sid_bin,
+                       NGX_HTTP_ECODOC_DIGEST_LEN);
 
             return;
         }
