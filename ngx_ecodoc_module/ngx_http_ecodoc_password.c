@@ -15,8 +15,12 @@
 #endif
 
 
-/* hashing yields to the event loop: a login storm must not slow the gate */
-#define NGX_HTTP_ECODOC_THREAD_NICE  10
+/*
+ * Hashing yields to the event loops: a hashing thread runs only on CPU time
+ * that no thread of normal priority wants (SCHED_IDLE), at the lowest nice
+ * where that is refused.  A login storm so slows logins, not the gate.
+ */
+#define NGX_HTTP_ECODOC_THREAD_NICE  19
 
 
 typedef struct {
@@ -30,6 +34,7 @@ typedef struct {
 } ngx_http_ecodoc_job_t;
 
 
+static void ngx_http_ecodoc_password_yield(void);
 static void ngx_http_ecodoc_password_thread(void *data, ngx_log_t *log);
 static void ngx_http_ecodoc_password_done(ngx_event_t *ev);
 
@@ -81,16 +86,30 @@ ngx_http_ecodoc_password_check(ngx_http_request_t *r,
 }
 
 
+/* per thread on Linux; the same every time, so cheap to repeat */
+
+static void
+ngx_http_ecodoc_password_yield(void)
+{
+#if (NGX_LINUX)
+    struct sched_param  sp;
+
+    ngx_memzero(&sp, sizeof(struct sched_param));
+
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) == -1) {
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid),
+                           NGX_HTTP_ECODOC_THREAD_NICE);
+    }
+#endif
+}
+
+
 static void
 ngx_http_ecodoc_password_thread(void *data, ngx_log_t *log)
 {
     ngx_http_ecodoc_job_t  *job = data;
 
-#if (NGX_LINUX)
-    /* per thread on Linux; the same value every time, so cheap to repeat */
-    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid),
-                       NGX_HTTP_ECODOC_THREAD_NICE);
-#endif
+    ngx_http_ecodoc_password_yield();
 
     job->verified = ecodoc_passwd_verify((char *) job->password.data,
                                          job->password.len,

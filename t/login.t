@@ -208,6 +208,32 @@ my $c4 = cookie($t->login('alice', 'alice', $new));
 $r = $t->logout('alice', $c4, lang => 'en');
 like($r->{text}, qr/You have been logged out\./, 'logout in English');
 
+# --- the hashing ran in the worker's thread pool at idle priority (Linux:
+# SCHED_IDLE, policy 5 in /proc/PID/task/TID/stat), the event loop at the
+# normal one
+SKIP: {
+    skip 'scheduling policies are read from Linux /proc', 3
+        unless -d '/proc/self/task';
+    my $master = $t->{procs}{nginx};
+    my ($worker) = split ' ', (eval {
+        open(my $fh, '<', "/proc/$master/task/$master/children") or die;
+        local $/;
+        <$fh>;
+    } // '');
+    ok($worker, 'the nginx worker found');
+    my %policy;
+    for my $dir (glob("/proc/$worker/task/*")) {
+        my ($tid) = $dir =~ m{/(\d+)\z} or next;
+        open(my $fh, '<', "$dir/stat") or next;
+        my $stat = <$fh>;
+        $stat =~ s/^.*\) //s;              # past "pid (comm) "
+        $policy{$tid} = (split ' ', $stat)[38];   # field 41
+    }
+    is($policy{$worker}, 0, 'the event loop: SCHED_OTHER');
+    ok(grep({ $_ != $worker && $policy{$_} == 5 } keys %policy),
+        'a hashing thread: SCHED_IDLE');
+}
+
 is(scalar($t->crashes), 0, 'no crashed workers');
 
 done_testing();
