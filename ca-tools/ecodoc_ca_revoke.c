@@ -20,12 +20,14 @@
 
 
 /*
- * ARGV[1] prefix, ARGV[2] reason, ARGV[3] now, then pairs of fingerprint
- * and the user it was issued to ('' when unknown).  The user it is bound
- * to loses the binding and every session.
+ * ARGV[1] prefix, ARGV[2] reason, ARGV[3] now, ARGV[4] the user whose
+ * outstanding certificate password goes too ('' for none: --user only),
+ * then pairs of fingerprint and the user it was issued to ('' when
+ * unknown).  The user it is bound to loses the binding and every session.
+ * Returns 1 when a certificate password was cancelled.
  */
 static const char  ecodoc_ca_lua_revoke[] =
-    "local P, reason, now = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local P, reason, now, cancel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local function end_sessions(u)\n"
     "  local set = P .. 'user:' .. u .. ':sessions'\n"
     "  for _, sid in ipairs(redis.call('SMEMBERS', set)) do\n"
@@ -33,7 +35,7 @@ static const char  ecodoc_ca_lua_revoke[] =
     "  end\n"
     "  redis.call('DEL', set)\n"
     "end\n"
-    "for i = 4, #ARGV, 2 do\n"
+    "for i = 5, #ARGV, 2 do\n"
     "  local fp, issued = ARGV[i], ARGV[i + 1]\n"
     "  redis.call('SET', P .. 'revoked:' .. fp, reason)\n"
     "  local ck = P .. 'cert:' .. fp\n"
@@ -55,7 +57,15 @@ static const char  ecodoc_ca_lua_revoke[] =
     "'user', owner or issued, 'fp', fp, 'addr', 'cli', "
     "'detail', 'reason ' .. reason)\n"
     "end\n"
-    "return (#ARGV - 3) / 2\n";
+    "if cancel == '' or redis.call('DEL', P .. 'enroll:' .. cancel) == 0"
+    " then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('XADD', P .. 'audit', 'MAXLEN', '~', "
+    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_cancelled', "
+    "'user', cancel, 'fp', '', 'addr', 'cli', "
+    "'detail', 'certificate password cancelled by revoke --user')\n"
+    "return 1\n";
 
 
 /* RFC 5280 CRLReason codes for a client certificate */
@@ -411,16 +421,18 @@ ecodoc_ca_targets(ecodoc_ca_t *ca, ecodoc_ca_db_t *db,
 }
 
 
+/* 1 when the outstanding certificate password of "cancel" was cancelled */
+
 static int
 ecodoc_ca_revoke_redis(ecodoc_ca_t *ca, const char *reason,
-    const char **pairs, int n)
+    const char *cancel, const char **pairs, int n)
 {
-    int          i;
+    int          i, rc;
     char         now[24];
     redisReply  *r;
     const char **argv;
 
-    argv = malloc((n + 6) * sizeof(char *));
+    argv = malloc((n + 7) * sizeof(char *));
     if (argv == NULL) {
         ecodoc_ca_error("out of memory");
         return -1;
@@ -434,21 +446,23 @@ ecodoc_ca_revoke_redis(ecodoc_ca_t *ca, const char *reason,
     argv[3] = ca->prefix;
     argv[4] = reason;
     argv[5] = now;
+    argv[6] = cancel != NULL ? cancel : "";
 
     for (i = 0; i < n; i++) {
-        argv[6 + i] = pairs[i];
+        argv[7 + i] = pairs[i];
     }
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, n + 6, argv);
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, n + 7, argv);
     free(argv);
 
     if (r == NULL) {
         return -1;
     }
 
+    rc = (r->integer == 1);
     freeReplyObject(r);
 
-    return 0;
+    return rc;
 }
 
 
@@ -456,7 +470,7 @@ static int
 ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     ecodoc_ca_target_t *t)
 {
-    int              rc, n, *mark, db_ok;
+    int              rc, n, *mark, db_ok, cancelled;
     size_t           i, max;
     time_t           now;
     const char     **pairs;
@@ -499,8 +513,19 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
         goto done;
     }
 
-    if (ecodoc_ca_revoke_redis(ca, t->reason, pairs, n) != 0) {
+    /*
+     * --user: whoever is revoking all of a user's certificates does not
+     * want a new one issued on an old certificate password either
+     */
+
+    cancelled = ecodoc_ca_revoke_redis(ca, t->reason, t->user, pairs, n);
+
+    if (cancelled < 0) {
         goto done;
+    }
+
+    if (cancelled) {
+        printf("certificate password of %s cancelled\n", t->user);
     }
 
     if (!db_ok) {

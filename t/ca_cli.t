@@ -196,8 +196,17 @@ like($out, qr/^revoked: $afp alice$/m, 'revoke --fingerprint');
 is($t->redis_cmd('GET', $t->rkey("revoked:$afp")), 'superseded', '... in Redis');
 $out = $t->eca('revoke', '--serial', lc(join(':', $serial =~ /(..)/g)));
 like($out, qr/^revoked: $fp alice$/m, 'revoke --serial in lower case with colons');
+is($t->redis_cmd('EXISTS', $t->rkey('enroll:alice')), 1,
+    "revoke --serial/--fingerprint: alice's certificate password stays");
+is($t->redis_cmd('EXISTS', $t->rkey('enroll:bob')), 1,
+    "bob's certificate password from user add, outstanding");
 $out = $t->eca('revoke', '--user', 'bob', '--reason', 'cessationOfOperation');
 is(scalar(() = $out =~ /^revoked: \S+ bob$/mg), 6, 'revoke --user: all 6 of bob');
+like($out, qr/^certificate password of bob cancelled$/m,
+    '... and says his certificate password is cancelled');
+is($t->redis_cmd('EXISTS', $t->rkey('enroll:bob')), 0, '... gone from Redis');
+ok(grep({ $_->{event} eq 'enroll_cancelled' && $_->{user} eq 'bob' }
+        $t->audit), '... audited as enroll_cancelled');
 like($t->eca('certs', 'bob'), qr/\A[^\n]*\n(?:\S+\s+bob\s+revoked\s[^\n]*\n){6}\z/,
     'certs bob: all revoked');
 is($t->eca({}, 'revoke', '--user', 'bob')->{exit}, 1,
