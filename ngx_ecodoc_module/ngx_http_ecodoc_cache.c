@@ -172,6 +172,7 @@ ngx_http_ecodoc_cache_put(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 void
 ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 {
+    uint32_t                       hash;
     ngx_http_ecodoc_cache_t       *cache;
     ngx_http_ecodoc_cache_node_t  *cn;
     ngx_http_ecodoc_main_conf_t   *emcf;
@@ -186,9 +187,8 @@ ngx_http_ecodoc_cache_forget(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_http_ecodoc_cache_find(cache, ctx->sid_bin,
-                                    ngx_crc32_short(ctx->sid_bin,
-                                                    NGX_HTTP_ECODOC_DIGEST_LEN));
+    hash = ngx_crc32_short(ctx->sid_bin, NGX_HTTP_ECODOC_DIGEST_LEN);
+    cn = ngx_http_ecodoc_cache_find(cache, ctx->sid_bin, hash);
     if (cn) {
         ngx_http_ecodoc_cache_delete(cache, cn);
     }
@@ -235,8 +235,6 @@ ngx_http_ecodoc_cache_find(ngx_http_ecodoc_cache_t *cache, u_char *sid,
     return NULL;
 }
 
-
-/* 64 hex digits as 32 bytes */
 
 static void
 ngx_http_ecodoc_cache_delete(ngx_http_ecodoc_cache_t *cache,

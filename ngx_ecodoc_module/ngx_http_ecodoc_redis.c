@@ -38,8 +38,9 @@ typedef struct {
     char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
     /* "EVALSHA sha 0 prefix" in Redis' protocol, by script */
     ngx_str_t                          head[NGX_HTTP_ECODOC_SCRIPT_N];
-    /* "EX idle" of a session's GETEX */
-    ngx_str_t                          renew;
+    /* a session's "GETEX P sess:" and "EX idle", around its ID */
+    ngx_str_t                          getex_head;
+    ngx_str_t                          getex_tail;
     ngx_http_ecodoc_redis_cmd_t       *free;
 } ngx_http_ecodoc_redis_t;
 
@@ -115,17 +116,27 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
                                             - ngx_http_ecodoc_redis.head[i].data;
     }
 
-    p = ngx_pnalloc(cycle->pool, sizeof("$2\r\nEX\r\n$\r\n\r\n") - 1
-                                 + NGX_SIZE_T_LEN
+    p = ngx_pnalloc(cycle->pool, sizeof("*4\r\n$5\r\nGETEX\r\n$\r\nsess:"
+                                        "\r\n$2\r\nEX\r\n$\r\n\r\n") - 1
+                                 + 2 * NGX_SIZE_T_LEN + emcf->prefix.len
                                  + emcf->session_timeout_arg.len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_ecodoc_redis.renew.data = p;
-    p = ngx_cpymem(p, "$2\r\nEX\r\n", sizeof("$2\r\nEX\r\n") - 1);
+    ngx_http_ecodoc_redis.getex_head.data = p;
+    p = ngx_sprintf(p, "*4\r\n$5\r\nGETEX\r\n$%uz\r\n%Vsess:",
+                    emcf->prefix.len + sizeof("sess:") - 1
+                    + NGX_HTTP_ECODOC_SID_LEN,
+                    &emcf->prefix);
+    ngx_http_ecodoc_redis.getex_head.len =
+                                   p - ngx_http_ecodoc_redis.getex_head.data;
+
+    ngx_http_ecodoc_redis.getex_tail.data = p;
+    p = ngx_cpymem(p, "\r\n$2\r\nEX\r\n", sizeof("\r\n$2\r\nEX\r\n") - 1);
     p = ngx_http_ecodoc_redis_bulk(p, &emcf->session_timeout_arg);
-    ngx_http_ecodoc_redis.renew.len = p - ngx_http_ecodoc_redis.renew.data;
+    ngx_http_ecodoc_redis.getex_tail.len =
+                                   p - ngx_http_ecodoc_redis.getex_tail.data;
 
     return NGX_OK;
 }
@@ -209,25 +220,26 @@ ngx_int_t
 ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_http_ecodoc_redis_handler_pt handler)
 {
-    u_char     *buf, *p;
-    size_t      len;
-    ngx_str_t  *prefix;
+    u_char  *buf, *p;
+    size_t   len;
 
-    prefix = &ngx_http_ecodoc_redis.conf->prefix;
+    if (sid->len != NGX_HTTP_ECODOC_SID_LEN) {
+        return NGX_ERROR;
+    }
 
-    len = sizeof("*4\r\n$5\r\nGETEX\r\n$\r\nsess:\r\n") - 1
-          + NGX_SIZE_T_LEN + prefix->len + sid->len
-          + ngx_http_ecodoc_redis.renew.len;
+    len = ngx_http_ecodoc_redis.getex_head.len + NGX_HTTP_ECODOC_SID_LEN
+          + ngx_http_ecodoc_redis.getex_tail.len;
 
     buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(buf, "*4\r\n$5\r\nGETEX\r\n$%uz\r\n%Vsess:%V\r\n",
-                    prefix->len + sizeof("sess:") - 1 + sid->len, prefix, sid);
-    p = ngx_cpymem(p, ngx_http_ecodoc_redis.renew.data,
-                   ngx_http_ecodoc_redis.renew.len);
+    p = ngx_cpymem(buf, ngx_http_ecodoc_redis.getex_head.data,
+                   ngx_http_ecodoc_redis.getex_head.len);
+    p = ngx_cpymem(p, sid->data, NGX_HTTP_ECODOC_SID_LEN);
+    p = ngx_cpymem(p, ngx_http_ecodoc_redis.getex_tail.data,
+                   ngx_http_ecodoc_redis.getex_tail.len);
 
     return ngx_http_ecodoc_redis_send(r, buf, p - buf, handler);
 }
