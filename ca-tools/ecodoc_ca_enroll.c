@@ -90,7 +90,8 @@ static const char  ecodoc_ca_lua_tried[] =
 
 /*
  * STEP3: one issuance per certificate password, checked and consumed at
- * once.  KEYS enroll:U, enroll_sess:SID; ARGV user, now, max.
+ * once, or only checked (ARGV[4] '1': before a key is made for it).
+ * KEYS enroll:U, enroll_sess:SID; ARGV user, now, max, check.
  */
 static const char  ecodoc_ca_lua_redeem[] =
     "local s = redis.call('HMGET', KEYS[2], 'user', 'id', 'fp')\n"
@@ -105,6 +106,7 @@ static const char  ecodoc_ca_lua_redeem[] =
     "if (tonumber(e[3]) or 1e9) >= tonumber(ARGV[3]) then\n"
     "  return 'locked'\n"
     "end\n"
+    "if ARGV[4] == '1' then return 'ok' end\n"
     "redis.call('HSET', KEYS[1], 'used', '1')\n"
     "redis.call('HSET', KEYS[2], 'fp', 'pending')\n"
     "return 'ok'\n";
@@ -658,10 +660,10 @@ ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
 
 
 ecodoc_ca_code_e
-ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
+ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s, int check)
 {
     char         keys[2][ECODOC_CA_KEY_LEN], now[24];
-    const char  *argv[8];
+    const char  *argv[9];
 
     ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
     ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
@@ -675,8 +677,9 @@ ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s)
     argv[5] = s->user;
     argv[6] = now;
     argv[7] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+    argv[8] = check ? "1" : "0";
 
-    return ecodoc_ca_code_eval(ca, 8, argv);
+    return ecodoc_ca_code_eval(ca, 9, argv);
 }
 
 

@@ -196,9 +196,10 @@ void ecodoc_ca_enroll_session_free(ecodoc_ca_esess_t *s);
 int ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
     const char *field, const char *value);
 
-/* STEP3: consumes the session's certificate password, atomically */
+/* STEP3: consumes the session's certificate password, atomically (check:
+ * only says whether it could) */
 ecodoc_ca_code_e ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca,
-    ecodoc_ca_esess_t *s);
+    ecodoc_ca_esess_t *s, int check);
 ecodoc_ca_code_e ecodoc_ca_enroll_release(ecodoc_ca_t *ca,
     ecodoc_ca_esess_t *s, const char *addr);
 

@@ -881,6 +881,37 @@ ecodoc_ca_step3_done(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 }
 
 
+/*
+ * Consumes (or with check, only tries) the certificate password: 0, or -1
+ * with the page that says why not sent.
+ */
+
+static int
+ecodoc_ca_step3_redeem(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
+    int check)
+{
+    switch (ecodoc_ca_enroll_redeem(pg->site->ca, s, check)) {
+    case ECODOC_CA_CODE_OK:
+        return 0;
+    case ECODOC_CA_CODE_EXPIRED:
+        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_EXPIRED);
+        return -1;
+    case ECODOC_CA_CODE_LOCKED:
+        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_LOCKED);
+        return -1;
+    case ECODOC_CA_CODE_NOSESSION:
+        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_NOSESSION);
+        return -1;
+    case ECODOC_CA_CODE_ERROR:
+        ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
+        return -1;
+    default:
+        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_USED);
+        return -1;
+    }
+}
+
+
 /* consumes the certificate password and signs; the certificate or sent */
 
 static X509 *
@@ -890,23 +921,7 @@ ecodoc_ca_step3_issue(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
     X509  *x;
     char  *pem;
 
-    switch (ecodoc_ca_enroll_redeem(pg->site->ca, s)) {
-    case ECODOC_CA_CODE_OK:
-        break;
-    case ECODOC_CA_CODE_EXPIRED:
-        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_EXPIRED);
-        return NULL;
-    case ECODOC_CA_CODE_LOCKED:
-        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_LOCKED);
-        return NULL;
-    case ECODOC_CA_CODE_NOSESSION:
-        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_NOSESSION);
-        return NULL;
-    case ECODOC_CA_CODE_ERROR:
-        ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
-        return NULL;
-    default:
-        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_USED);
+    if (ecodoc_ca_step3_redeem(pg, s, 0) != 0) {
         return NULL;
     }
 
@@ -974,7 +989,16 @@ ecodoc_ca_step3_p12(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
         goto done;
     }
 
-    /* the key first: a slow RSA key does not hold a used password */
+    /*
+     * the key before the password is consumed, so that a slow RSA key
+     * does not hold a used password; but not for a password that could
+     * not be consumed anyway (a stale session: seconds of CPU for nothing)
+     */
+
+    if (ecodoc_ca_step3_redeem(pg, s, 1) != 0) {
+        goto done;
+    }
+
     key = ecodoc_ca_keygen(s->key[0] != '\0' ? s->key : "ec");
     if (key == NULL) {
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);

@@ -9,6 +9,7 @@ use warnings;
 use utf8;
 
 use Digest::SHA qw(sha256_hex);
+use Time::HiRes qw(time);
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
@@ -163,6 +164,26 @@ $r = $t->http(POST => '/enroll/step3', cookies => $jar,
 is($r->{status}, 403, 'STEP3 POST without a live session: 403');
 $r = $t->http(GET => '/enroll/step3', cookies => { '__Host-enroll' => 'forged' });
 is($r->{status}, 303, 'a forged session cookie: back to STEP1');
+
+# --- two browsers on one certificate password: once one has its
+# certificate, the other's STEP3 is refused before any key is made for it
+# (an RSA 4096 key takes a second or more of the enrollment server's CPU)
+my $hana = add('hana');
+my $one = $t->enroll('hana', $hana, stop_before_step3 => 1);
+my $two = $t->enroll('hana', $hana, key => 'rsa4096', stop_before_step3 => 1);
+is($two->{step2}{status}, 303, 'a second STEP1-2 on the same password');
+my @p12 = (mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough');
+$r = $t->enroll_post('/enroll/step3', $one->{jar}, \@p12, csrf => $one->{csrf});
+is($r->{status}, 200, 'the first gets its certificate');
+my $t0 = time;
+for my $i (1 .. 3) {
+    $r = $t->enroll_post('/enroll/step3', $two->{jar}, \@p12,
+        csrf => $two->{csrf}, lang => 'en');
+    is($r->{status}, 403, "the second's STEP3 ($i): 403");
+}
+like($r->{text}, qr/already been used/i, '... the password is used');
+cmp_ok(time - $t0, '<', 1, '... answered without making RSA 4096 keys');
+is(issued('hana'), 1, '... one certificate issued in all');
 
 # --- the 5-try limit
 my $frank = add('frank');
