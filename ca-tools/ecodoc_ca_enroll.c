@@ -129,6 +129,17 @@ static const char  ecodoc_ca_lua_release[] =
     "return 'ok'\n";
 
 
+/*
+ * A field of a live session only: a plain HSET on a session that has just
+ * expired would make a new one without a lifetime.  KEYS enroll_sess:SID;
+ * ARGV field, value.
+ */
+static const char  ecodoc_ca_lua_set[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "return 1\n";
+
+
 /* a well-formed hash at the default cost that no password matches */
 static const char  ecodoc_ca_dummy_hash[] =
     "$scrypt$ln=" ECODOC_CA_STR(ECODOC_SCRYPT_LN) ",r="
@@ -637,25 +648,29 @@ int
 ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
     const char *field, const char *value)
 {
+    int          rc;
     char         key[ECODOC_CA_KEY_LEN];
     redisReply  *r;
-    const char  *argv[4];
+    const char  *argv[6];
 
     ecodoc_ca_redis_key(ca, key, "enroll_sess:", s->sid, "");
 
-    argv[0] = "HSET";
-    argv[1] = key;
-    argv[2] = field;
-    argv[3] = value;
+    argv[0] = "EVAL";
+    argv[1] = ecodoc_ca_lua_set;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = field;
+    argv[5] = value;
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 4, argv);
+    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 6, argv);
     if (r == NULL) {
         return -1;
     }
 
+    rc = (r->integer == 1) ? 0 : 1;
     freeReplyObject(r);
 
-    return 0;
+    return rc;
 }
 
 

@@ -192,7 +192,8 @@ int ecodoc_ca_enroll_session(ecodoc_ca_t *ca, const char *token,
     ecodoc_ca_esess_t *s);
 void ecodoc_ca_enroll_session_free(ecodoc_ca_esess_t *s);
 
-/* sets a field of the session (its lifetime unchanged) */
+/* sets a field of the session (its lifetime unchanged): 0, 1 when the
+ * session has ended meanwhile, -1 on a Redis error */
 int ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
     const char *field, const char *value);
 

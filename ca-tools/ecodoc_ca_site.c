@@ -690,11 +690,17 @@ ecodoc_ca_step2(ecodoc_ca_page_t *pg)
         if (key == NULL || ecodoc_ca_key_types[i][0] == NULL) {
             ecodoc_ca_page_error(pg, 400, ECODOC_CA_T_MALFORMED);
 
-        } else if (ecodoc_ca_enroll_set(pg->site->ca, &s, "key", key) != 0) {
-            ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
-
         } else {
-            ecodoc_ca_page_redirect(pg, ECODOC_CA_SITE_PREFIX "step3");
+            switch (ecodoc_ca_enroll_set(pg->site->ca, &s, "key", key)) {
+            case 0:
+                ecodoc_ca_page_redirect(pg, ECODOC_CA_SITE_PREFIX "step3");
+                break;
+            case 1:
+                ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_NOSESSION);
+                break;
+            default:
+                ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
+            }
         }
 
         free(key);
