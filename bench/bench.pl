@@ -335,21 +335,14 @@ sub rss_kb {
     return $s =~ /^VmRSS:\s+(\d+)/m ? $1 : 0;
 }
 
-sub commandstats {
-    my $info = $t->redis_cmd('INFO', 'commandstats');
-    my %c;
-    while ($info =~ /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/mg) {
-        $c{$1} = { calls => $2, usec => $3 };
-    }
-    return \%c;
-}
-
+# the commands Redis counted since $a (INFO commandstats, through the
+# harness), and their sum; INFO itself is the harness' own
 sub stats_delta {
     my ($a, $b) = @_;
     my (%d, $all);
     for my $k (keys %$b) {
         next if $k eq 'info';
-        my $n = $b->{$k}{calls} - ($a->{$k} ? $a->{$k}{calls} : 0);
+        my $n = $b->{$k} - ($a->{$k} // 0);
         $d{$k} = $n if $n;
         $all += $n;
     }
@@ -411,7 +404,7 @@ sub run_capture {
 sub measured_run {
     my ($c) = @_;
     my $w = $c->{worker};
-    my $st0 = commandstats();
+    my $st0 = $t->redis_calls;
     my ($cpu0, $rcpu0, $bcpu0) = (cpu_s($w), cpu_s($REDIS_PID),
         cpu_s($BACKEND_WORKER));
     my ($ucpu0) = (times)[2] + (times)[3];
@@ -426,7 +419,7 @@ sub measured_run {
     my ($ucpu1) = (times)[2] + (times)[3];
     my ($cpu1, $rcpu1, $bcpu1) = (cpu_s($w), cpu_s($REDIS_PID),
         cpu_s($BACKEND_WORKER));
-    my $st1 = commandstats();
+    my $st1 = $t->redis_calls;
     my ($d, $all) = stats_delta($st0, $st1);
     my $n = $r->{complete};
     $r->{requests} = $n;
@@ -667,9 +660,9 @@ sub memory {
     for my $name (qw(gate gate_cache)) {
         my $c = $CFG{$name};
         my $rss0 = rss_kb($c->{worker});
-        my $st0 = commandstats();
+        my $st0 = $t->redis_calls;
         my ($ok, $n) = touch_sessions($c->{port}, \@tokens);
-        my $st1 = commandstats();
+        my $st1 = $t->redis_calls;
         my ($d) = stats_delta($st0, $st1);
         $m{$name} = { rss0 => $rss0, rss1 => rss_kb($c->{worker}),
             ok => $ok, n => $n, getex => $d->{getex} // 0,

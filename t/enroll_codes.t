@@ -185,6 +185,21 @@ like($r->{text}, qr/already been used/i, '... the password is used');
 cmp_ok(time - $t0, '<', 1, '... answered without making RSA 4096 keys');
 is(issued('hana'), 1, '... one certificate issued in all');
 
+# --- revoke --user: the outstanding certificate password goes too, and an
+# enrollment already past STEP1 on it cannot issue
+my $ivan = add('ivan');
+is($t->enroll('ivan', $ivan)->{step3}{status}, 200, 'ivan has a certificate');
+my $ivan2 = new_code('ivan');
+my $open = $t->enroll('ivan', $ivan2, stop_before_step3 => 1);
+is($open->{step2}{status}, 303, 'a second enrollment, past STEP2');
+like($t->eca('revoke', '--user', 'ivan'),
+    qr/^certificate password of ivan cancelled$/m,
+    'revoke --user ivan: his certificate password cancelled');
+$r = $t->enroll_post('/enroll/step3', $open->{jar}, \@p12,
+    csrf => $open->{csrf});
+is($r->{status}, 403, '... the open enrollment cannot issue');
+is(issued('ivan'), 1, '... still only the first certificate');
+
 # --- the 5-try limit
 my $frank = add('frank');
 for my $i (1 .. 4) {

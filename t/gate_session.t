@@ -70,8 +70,11 @@ ok($ttl > 1700, "the request renewed the idle timeout (TTL $ttl)");
 
 # --- the cookie with another certificate: not through, audited
 my $last = $t->audit_last_id;
+$t->redis_cmd('EXPIRE', $skey, 100);
 my $r = $get->(cookie => $a->{cookie}, cert => 'bob');
 is($r->{status}, 303, "alice's cookie with bob's certificate: to the login");
+cmp_ok($t->redis_cmd('TTL', $skey), '>', 1700,
+    '... after its GETEX renewed her idle timeout (docs/behaviour.md)');
 ok(grep({ $_->{event} eq 'session_refused' && $_->{user} eq 'alice' }
         $t->audit(after => $last)),
     '... audited as session_refused');
