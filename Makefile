@@ -4,7 +4,7 @@
 SHELL     := /bin/bash
 
 NGX_SRC   ?= /usr/share/nginx/src
-BUILD     := $(CURDIR)/build
+BUILD     ?= $(CURDIR)/build
 NGX_BUILD := $(BUILD)/nginx
 MODULE    := $(NGX_BUILD)/objs/ngx_http_ecodoc_module.so
 CA_TOOL   := $(BUILD)/ecodoc-ca
