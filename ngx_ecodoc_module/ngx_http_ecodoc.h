@@ -50,6 +50,93 @@ typedef enum {
 } ngx_http_ecodoc_page_e;
 
 
+/* the texts of ngx_http_ecodoc_texts.c; the gate's own refusals first */
+
+typedef enum {
+    NGX_HTTP_ECODOC_MSG_NO_CERT = 0,
+    NGX_HTTP_ECODOC_MSG_REVOKED,
+    NGX_HTTP_ECODOC_MSG_LOCKED,
+    NGX_HTTP_ECODOC_MSG_UNAVAILABLE,
+    NGX_HTTP_ECODOC_MSG_NOT_SIGNED_UP,
+    NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED,
+    NGX_HTTP_ECODOC_MSG_CHANGE_REQUIRED,
+    NGX_HTTP_ECODOC_MSG_SIGNUP_INTRO,
+    NGX_HTTP_ECODOC_MSG_SIGNUP_DONE,
+    NGX_HTTP_ECODOC_MSG_LOGIN_INTRO,
+    NGX_HTTP_ECODOC_MSG_BAD_PASSWORD,
+    NGX_HTTP_ECODOC_MSG_CERT_BOUND,
+    NGX_HTTP_ECODOC_MSG_USER_BOUND,
+    NGX_HTTP_ECODOC_MSG_SUBJECT,
+    NGX_HTTP_ECODOC_MSG_WRONG_CERT,
+    NGX_HTTP_ECODOC_MSG_MALFORMED,
+    NGX_HTTP_ECODOC_MSG_BAD_USER,
+    NGX_HTTP_ECODOC_MSG_TOO_LARGE,
+    NGX_HTTP_ECODOC_MSG_FORGED,
+    NGX_HTTP_ECODOC_MSG_BUSY,
+    NGX_HTTP_ECODOC_MSG_PW_INTRO,
+    NGX_HTTP_ECODOC_MSG_PW_INITIAL_INTRO,
+    NGX_HTTP_ECODOC_MSG_PW_MISMATCH,
+    NGX_HTTP_ECODOC_MSG_PW_SHORT,
+    NGX_HTTP_ECODOC_MSG_PW_SAME,
+    NGX_HTTP_ECODOC_MSG_PW_USER,
+    NGX_HTTP_ECODOC_MSG_PW_RULE,
+    NGX_HTTP_ECODOC_MSG_PW_WRONG,
+    NGX_HTTP_ECODOC_MSG_PW_DONE,
+    NGX_HTTP_ECODOC_MSG_LOGOUT_CONFIRM,
+    NGX_HTTP_ECODOC_MSG_LOGOUT_DONE,
+    NGX_HTTP_ECODOC_MSG_FORGOT,
+    NGX_HTTP_ECODOC_MSG_NOT_FOUND,
+    NGX_HTTP_ECODOC_MSG_METHOD,
+    NGX_HTTP_ECODOC_MSG_CONTENT_TYPE,
+
+    /* titles, labels, buttons and links */
+    NGX_HTTP_ECODOC_T_SERVICE,
+    NGX_HTTP_ECODOC_T_SIGNUP,
+    NGX_HTTP_ECODOC_T_LOGIN,
+    NGX_HTTP_ECODOC_T_PASSWORD,
+    NGX_HTTP_ECODOC_T_PASSWORD_INITIAL,
+    NGX_HTTP_ECODOC_T_LOGOUT,
+    NGX_HTTP_ECODOC_T_FORGOT,
+    NGX_HTTP_ECODOC_T_ERROR,
+    NGX_HTTP_ECODOC_L_USER,
+    NGX_HTTP_ECODOC_L_PASSWORD,
+    NGX_HTTP_ECODOC_L_INITIAL_PASSWORD,
+    NGX_HTTP_ECODOC_L_CURRENT,
+    NGX_HTTP_ECODOC_L_NEW,
+    NGX_HTTP_ECODOC_L_NEW2,
+    NGX_HTTP_ECODOC_B_SIGNUP,
+    NGX_HTTP_ECODOC_B_LOGIN,
+    NGX_HTTP_ECODOC_B_CHANGE,
+    NGX_HTTP_ECODOC_B_LOGOUT,
+    NGX_HTTP_ECODOC_A_TO_LOGIN,
+    NGX_HTTP_ECODOC_A_FORGOT,
+    NGX_HTTP_ECODOC_A_TO_SERVICE,
+    NGX_HTTP_ECODOC_A_CONTACT,
+
+    NGX_HTTP_ECODOC_TEXT_N
+} ngx_http_ecodoc_text_e;
+
+
+/* a field of a page's form, and each page by ngx_http_ecodoc_page_e */
+
+typedef struct {
+    const char                  *name;
+    const char                  *type;
+    ngx_uint_t                   label;
+    const char                  *autocomplete;
+    size_t                       offset;      /* in ngx_http_ecodoc_ctx_t */
+} ngx_http_ecodoc_field_t;
+
+
+typedef struct {
+    ngx_str_t                    name;        /* in the URI */
+    ngx_http_ecodoc_field_t     *fields;
+    ngx_uint_t                   title;
+    ngx_uint_t                   intro;
+    ngx_uint_t                   button;
+} ngx_http_ecodoc_page_t;
+
+
 typedef struct {
     ngx_regex_t                 *regex;
     ngx_str_t                    message;
@@ -216,29 +303,36 @@ char *ngx_http_ecodoc_password_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_ecodoc_pages.c */
-ngx_int_t ngx_http_ecodoc_user_ok(ngx_str_t *s);
+extern ngx_http_ecodoc_page_t  ngx_http_ecodoc_page_table[];
 ngx_int_t ngx_http_ecodoc_pages_handler(ngx_http_request_t *r);
+
+/* ngx_http_ecodoc_texts.c */
+const char *ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text);
+ngx_uint_t ngx_http_ecodoc_lang(ngx_http_request_t *r);
+
+/* ngx_http_ecodoc_html.c */
+ngx_int_t ngx_http_ecodoc_form_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg,
+    const char *field, ngx_str_t *detail);
+ngx_int_t ngx_http_ecodoc_message(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t title,
+    ngx_uint_t msg, ngx_uint_t link);
 ngx_int_t ngx_http_ecodoc_gate_page(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg);
 ngx_int_t ngx_http_ecodoc_redirect(ngx_http_request_t *r, ngx_str_t *to,
     ngx_str_t *args);
-ngx_uint_t ngx_http_ecodoc_lang(ngx_http_request_t *r);
 char *ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-
-
-/* the gate's messages shared with the pages (index into the page texts) */
-
-typedef enum {
-    NGX_HTTP_ECODOC_MSG_NO_CERT = 0,
-    NGX_HTTP_ECODOC_MSG_REVOKED,
-    NGX_HTTP_ECODOC_MSG_LOCKED,
-    NGX_HTTP_ECODOC_MSG_UNAVAILABLE,
-    NGX_HTTP_ECODOC_MSG_NOT_SIGNED_UP,
-    NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED,
-    NGX_HTTP_ECODOC_MSG_CHANGE_REQUIRED
-} ngx_http_ecodoc_gate_msg_e;
+/* ngx_http_ecodoc_form.c */
+ngx_int_t ngx_http_ecodoc_form_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_ecodoc_form_parse(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_ecodoc_unescape(ngx_pool_t *pool, u_char *p, u_char *end,
+    ngx_str_t *out);
+ngx_int_t ngx_http_ecodoc_user_ok(ngx_str_t *s);
+ngx_int_t ngx_http_ecodoc_next_ok(ngx_str_t *s);
+ngx_int_t ngx_http_ecodoc_same_origin(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_ECODOC_H_INCLUDED_ */

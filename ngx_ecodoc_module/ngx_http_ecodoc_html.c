@@ -1,0 +1,656 @@
+/*
+ * The pages as HTML: the layout (or the operator's template), the forms
+ * with their errors beside the fields, the message pages and redirects.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ecodoc.h"
+
+
+#define NGX_HTTP_ECODOC_PAGE_SIZE    16384
+
+
+typedef struct {
+    u_char                      *start;
+    u_char                      *pos;
+    u_char                      *end;
+    ngx_uint_t                   lang;
+    unsigned                     overflow:1;
+} ngx_http_ecodoc_out_t;
+
+
+static ngx_int_t ngx_http_ecodoc_send(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t title,
+    ngx_http_ecodoc_out_t *content);
+static ngx_int_t ngx_http_ecodoc_out_init(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_out_t *out, size_t size);
+static void ngx_http_ecodoc_put(ngx_http_ecodoc_out_t *out, const char *s);
+static void ngx_http_ecodoc_put_str(ngx_http_ecodoc_out_t *out, u_char *s,
+    size_t len);
+static void ngx_http_ecodoc_put_html(ngx_http_ecodoc_out_t *out, u_char *s,
+    size_t len);
+static void ngx_http_ecodoc_put_text(ngx_http_ecodoc_out_t *out,
+    ngx_uint_t msg);
+static void ngx_http_ecodoc_put_link(ngx_http_ecodoc_out_t *out,
+    ngx_str_t *base, const char *page, ngx_uint_t text);
+
+
+static const char  ngx_http_ecodoc_layout[] =
+    "<!DOCTYPE html>\n<html lang=\"{{lang}}\">\n<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, "
+    "initial-scale=1\">\n"
+    "<title>{{title}} | {{service}}</title>\n<style>\n"
+    "body{margin:0;font-family:system-ui,-apple-system,\"Segoe UI\","
+    "\"Hiragino Sans\",\"Noto Sans CJK JP\",sans-serif;background:#f3f5f7;"
+    "color:#1b1f23;line-height:1.6}\n"
+    "header{background:#0b3d6e;color:#fff;padding:.8rem 1.2rem;"
+    "font-weight:bold}\n"
+    "main{max-width:34rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;"
+    "border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15)}\n"
+    "h1{font-size:1.4rem;margin-top:0}\n"
+    "label{display:block;margin:1rem 0 .3rem;font-weight:bold}\n"
+    "input[type=text],input[type=password]{width:100%;box-sizing:border-box;"
+    "padding:.6rem;font-size:1rem;border:1px solid #77818b;border-radius:4px}\n"
+    "input[aria-invalid=true]{border:2px solid #b00020}\n"
+    "input:focus,button:focus,a:focus{outline:3px solid #f0b429;"
+    "outline-offset:2px}\n"
+    "button{margin-top:1.4rem;padding:.7rem 1.8rem;font-size:1rem;"
+    "background:#0b5cad;color:#fff;border:0;border-radius:4px;"
+    "cursor:pointer}\n"
+    ".error{color:#b00020;font-weight:bold;margin:.3rem 0}\n"
+    ".done{background:#e6f4ea;border-left:4px solid #1e7e34;padding:.8rem}\n"
+    "@media (max-width:36rem){main{margin:0;border-radius:0;"
+    "padding:1rem}}\n"
+    "</style>\n</head>\n<body>\n<header>{{service}}</header>\n"
+    "<main>\n<h1>{{title}}</h1>\n{{content}}</main>\n</body>\n</html>\n";
+
+
+/* the page's form, with an error message beside the field it concerns */
+
+ngx_int_t
+ngx_http_ecodoc_form_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg,
+    const char *field, ngx_str_t *detail)
+{
+    u_char                      *p;
+    ngx_str_t                    csrf, *value;
+    ngx_uint_t                   title, intro, err;
+    ngx_http_ecodoc_out_t        out;
+    ngx_http_ecodoc_page_t      *page;
+    ngx_http_ecodoc_field_t     *f;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+    u_char                       num[NGX_INT_T_LEN];
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    page = &ngx_http_ecodoc_page_table[ctx->page];
+    f = page->fields;
+    title = page->title;
+    intro = page->intro;
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD
+        && ctx->initial.len && ctx->initial.data[0] != 'o'
+        && ctx->initial.data[0] != '0')
+    {
+        title = NGX_HTTP_ECODOC_T_PASSWORD_INITIAL;
+        intro = NGX_HTTP_ECODOC_MSG_PW_INITIAL_INTRO;
+    }
+
+    if (ngx_http_ecodoc_csrf_make(r, ctx, &csrf) != NGX_OK
+        || ngx_http_ecodoc_out_init(r, ctx, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_ecodoc_put(&out, "<p>");
+    ngx_http_ecodoc_put_text(&out, intro);
+    ngx_http_ecodoc_put(&out, "</p>\n");
+
+    err = msg && field == NULL;
+
+    if (err) {
+        ngx_http_ecodoc_put(&out, "<p class=\"error\" role=\"alert\">");
+        ngx_http_ecodoc_put_text(&out, msg);
+        ngx_http_ecodoc_put(&out, "</p>\n");
+    }
+
+    ngx_http_ecodoc_put(&out, "<form method=\"post\" action=\"");
+    ngx_http_ecodoc_put_html(&out, elcf->pages_uri.data, elcf->pages_uri.len);
+    ngx_http_ecodoc_put_str(&out, page->name.data, page->name.len);
+    ngx_http_ecodoc_put(&out, "\" novalidate>\n"
+                        "<input type=\"hidden\" name=\"csrf\" value=\"");
+    ngx_http_ecodoc_put_html(&out, csrf.data, csrf.len);
+    ngx_http_ecodoc_put(&out, "\">\n");
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_LOGIN && ctx->f_next.len) {
+        ngx_http_ecodoc_put(&out,
+                            "<input type=\"hidden\" name=\"next\" value=\"");
+        ngx_http_ecodoc_put_html(&out, ctx->f_next.data, ctx->f_next.len);
+        ngx_http_ecodoc_put(&out, "\">\n");
+    }
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD && ctx->user.len) {
+        ngx_http_ecodoc_put(&out, "<p>");
+        ngx_http_ecodoc_put_text(&out, NGX_HTTP_ECODOC_L_USER);
+        ngx_http_ecodoc_put(&out, ": <strong id=\"user\">");
+        ngx_http_ecodoc_put_html(&out, ctx->user.data, ctx->user.len);
+        ngx_http_ecodoc_put(&out, "</strong></p>\n");
+    }
+
+    for ( /* void */ ; f->name; f++) {
+        err = field && ngx_strcmp(field, f->name) == 0;
+
+        ngx_http_ecodoc_put(&out, "<label for=\"");
+        ngx_http_ecodoc_put(&out, f->name);
+        ngx_http_ecodoc_put(&out, "\">");
+        ngx_http_ecodoc_put_text(&out, f->label);
+        ngx_http_ecodoc_put(&out, "</label>\n");
+
+        if (err) {
+            ngx_http_ecodoc_put(&out,
+                                "<p class=\"error\" role=\"alert\" id=\"");
+            ngx_http_ecodoc_put(&out, f->name);
+            ngx_http_ecodoc_put(&out, "-error\">");
+            ngx_http_ecodoc_put_text(&out, msg);
+
+            if (msg == NGX_HTTP_ECODOC_MSG_PW_SHORT) {
+                p = ngx_sprintf(num, "%ui", elcf->password_min_length);
+                ngx_http_ecodoc_put_str(&out, num, p - num);
+            }
+
+            if (detail && detail->len) {
+                ngx_http_ecodoc_put_html(&out, detail->data, detail->len);
+            }
+
+            ngx_http_ecodoc_put(&out, "</p>\n");
+        }
+
+        ngx_http_ecodoc_put(&out, "<input type=\"");
+        ngx_http_ecodoc_put(&out, f->type);
+        ngx_http_ecodoc_put(&out, "\" id=\"");
+        ngx_http_ecodoc_put(&out, f->name);
+        ngx_http_ecodoc_put(&out, "\" name=\"");
+        ngx_http_ecodoc_put(&out, f->name);
+        ngx_http_ecodoc_put(&out, "\" autocomplete=\"");
+        ngx_http_ecodoc_put(&out, f->autocomplete);
+        ngx_http_ecodoc_put(&out, "\" required");
+
+        if (err) {
+            ngx_http_ecodoc_put(&out, " aria-invalid=\"true\" "
+                                "aria-describedby=\"");
+            ngx_http_ecodoc_put(&out, f->name);
+            ngx_http_ecodoc_put(&out, "-error\" autofocus");
+        }
+
+        value = (ngx_str_t *) ((u_char *) ctx + f->offset);
+
+        if (f->type[0] == 't' && value->len
+            && ngx_http_ecodoc_user_ok(value) == NGX_OK)
+        {
+            ngx_http_ecodoc_put(&out, " value=\"");
+            ngx_http_ecodoc_put_html(&out, value->data, value->len);
+            ngx_http_ecodoc_put(&out, "\"");
+        }
+
+        ngx_http_ecodoc_put(&out, ">\n");
+    }
+
+    ngx_http_ecodoc_put(&out, "<button type=\"submit\">");
+    ngx_http_ecodoc_put_text(&out, page->button);
+    ngx_http_ecodoc_put(&out, "</button>\n</form>\n");
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_LOGIN) {
+        ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "forgot",
+                                 NGX_HTTP_ECODOC_A_FORGOT);
+    }
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_SIGNUP) {
+        ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "login",
+                                 NGX_HTTP_ECODOC_A_TO_LOGIN);
+    }
+
+    return ngx_http_ecodoc_send(r, ctx, status, title, &out);
+}
+
+
+/* a page with one message and, optionally, one link onwards */
+
+ngx_int_t
+ngx_http_ecodoc_message(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_uint_t status, ngx_uint_t title, ngx_uint_t msg, ngx_uint_t link)
+{
+    ngx_str_t                    root;
+    ngx_table_elt_t             *allow;
+    ngx_http_ecodoc_out_t        out;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    if (ngx_http_ecodoc_out_init(r, ctx, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_ecodoc_put(&out, status == NGX_HTTP_OK
+                              ? "<p class=\"done\" role=\"status\">"
+                              : "<p class=\"error\" role=\"alert\">");
+    ngx_http_ecodoc_put_text(&out, msg);
+    ngx_http_ecodoc_put(&out, "</p>\n");
+
+    if (msg == NGX_HTTP_ECODOC_MSG_FORGOT && elcf->forgot_url.len) {
+        ngx_http_ecodoc_put(&out, "<p><a href=\"");
+        ngx_http_ecodoc_put_html(&out, elcf->forgot_url.data,
+                                 elcf->forgot_url.len);
+        ngx_http_ecodoc_put(&out, "\">");
+        ngx_http_ecodoc_put_text(&out, NGX_HTTP_ECODOC_A_CONTACT);
+        ngx_http_ecodoc_put(&out, "</a></p>\n");
+    }
+
+    if (link == NGX_HTTP_ECODOC_A_TO_LOGIN) {
+        ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "login", link);
+
+    } else if (link == NGX_HTTP_ECODOC_A_TO_SERVICE) {
+        ngx_str_set(&root, "/");
+        ngx_http_ecodoc_put_link(&out, &root, "", link);
+    }
+
+    if (status == NGX_HTTP_NOT_ALLOWED) {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+
+        if (ctx->page == NGX_HTTP_ECODOC_PAGE_FORGOT) {
+            ngx_str_set(&allow->value, "GET, HEAD");
+
+        } else {
+            ngx_str_set(&allow->value, "GET, HEAD, POST");
+        }
+    }
+
+    return ngx_http_ecodoc_send(r, ctx, status, title, &out);
+}
+
+
+/* the gate's refusals, as pages */
+
+ngx_int_t
+ngx_http_ecodoc_gate_page(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_uint_t status, ngx_uint_t msg)
+{
+    return ngx_http_ecodoc_message(r, ctx, status, NGX_HTTP_ECODOC_T_ERROR,
+                                   msg, 0);
+}
+
+
+/* lays the content into the layout (or the operator's template), sends it */
+
+static ngx_int_t
+ngx_http_ecodoc_send(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_uint_t status, ngx_uint_t title, ngx_http_ecodoc_out_t *content)
+{
+    u_char                      *p, *end, *open, *close;
+    ngx_str_t                    name, layout, type;
+    ngx_table_elt_t             *h;
+    ngx_http_ecodoc_out_t        out;
+    ngx_http_complex_value_t     cv;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    static struct {
+        ngx_str_t  key;
+        ngx_str_t  value;
+    } headers[] = {
+        { ngx_string("Cache-Control"), ngx_string("no-store") },
+        { ngx_string("Content-Security-Policy"),
+          ngx_string("default-src 'none'; style-src 'unsafe-inline'; "
+                     "img-src 'self'; form-action 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'") },
+        { ngx_string("X-Frame-Options"), ngx_string("DENY") },
+        { ngx_string("X-Content-Type-Options"), ngx_string("nosniff") },
+        /* not "no-referrer": browsers then send "Origin: null" with POSTs */
+        { ngx_string("Referrer-Policy"), ngx_string("same-origin") },
+        { ngx_null_string, ngx_null_string }
+    };
+
+    ngx_uint_t  i;
+
+    if (content->overflow) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ecodoc: page larger than its buffer");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    if (elcf->template.len) {
+        layout = elcf->template;
+
+    } else {
+        layout.data = (u_char *) ngx_http_ecodoc_layout;
+        layout.len = sizeof(ngx_http_ecodoc_layout) - 1;
+    }
+
+    if (ngx_http_ecodoc_out_init(r, ctx, &out, layout.len
+                                 + (content->pos - content->start) + 1024)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = layout.data;
+    end = p + layout.len;
+
+    while (p < end) {
+        open = ngx_strlcasestrn(p, end, (u_char *) "{{", 2 - 1);
+
+        if (open == NULL) {
+            ngx_http_ecodoc_put_str(&out, p, end - p);
+            break;
+        }
+
+        ngx_http_ecodoc_put_str(&out, p, open - p);
+
+        close = ngx_strlcasestrn(open + 2, end, (u_char *) "}}", 2 - 1);
+        if (close == NULL) {
+            ngx_http_ecodoc_put_str(&out, open, end - open);
+            break;
+        }
+
+        name.data = open + 2;
+        name.len = close - name.data;
+        p = close + 2;
+
+        if (name.len == 4 && ngx_strncmp(name.data, "lang", 4) == 0) {
+            ngx_http_ecodoc_put(&out, ctx->lang ? "en" : "ja");
+
+        } else if (name.len == 5 && ngx_strncmp(name.data, "title", 5) == 0) {
+            ngx_http_ecodoc_put_text(&out, title);
+
+        } else if (name.len == 7
+                   && ngx_strncmp(name.data, "service", 7) == 0)
+        {
+            ngx_http_ecodoc_put_text(&out, NGX_HTTP_ECODOC_T_SERVICE);
+
+        } else if (name.len == 7
+                   && ngx_strncmp(name.data, "content", 7) == 0)
+        {
+            ngx_http_ecodoc_put_str(&out, content->start,
+                                    content->pos - content->start);
+        }
+    }
+
+    if (out.overflow) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; headers[i].key.len; i++) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        h->key = headers[i].key;
+        h->value = headers[i].value;
+    }
+
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+    cv.value.data = out.start;
+    cv.value.len = out.pos - out.start;
+
+    ngx_str_set(&type, "text/html");
+    ngx_str_set(&r->headers_out.charset, "utf-8");
+
+    return ngx_http_send_response(r, status, &type, &cv);
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_out_init(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_http_ecodoc_out_t *out, size_t size)
+{
+    ngx_memzero(out, sizeof(ngx_http_ecodoc_out_t));
+
+    if (!ctx->lang_known) {
+        ctx->lang = ngx_http_ecodoc_lang(r);
+        ctx->lang_known = 1;
+    }
+
+    out->lang = ctx->lang;
+
+    out->start = ngx_pnalloc(r->pool, size);
+    if (out->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->pos = out->start;
+    out->end = out->start + size;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ecodoc_put(ngx_http_ecodoc_out_t *out, const char *s)
+{
+    ngx_http_ecodoc_put_str(out, (u_char *) s, ngx_strlen(s));
+}
+
+
+static void
+ngx_http_ecodoc_put_str(ngx_http_ecodoc_out_t *out, u_char *s, size_t len)
+{
+    if ((size_t) (out->end - out->pos) < len) {
+        out->overflow = 1;
+        return;
+    }
+
+    out->pos = ngx_cpymem(out->pos, s, len);
+}
+
+
+static void
+ngx_http_ecodoc_put_html(ngx_http_ecodoc_out_t *out, u_char *s, size_t len)
+{
+    size_t  n;
+
+    /* every value goes into text or a double-quoted attribute */
+
+    n = len + ngx_escape_html(NULL, s, len);
+
+    if ((size_t) (out->end - out->pos) < n) {
+        out->overflow = 1;
+        return;
+    }
+
+    out->pos = (u_char *) ngx_escape_html(out->pos, s, len);
+}
+
+
+static void
+ngx_http_ecodoc_put_text(ngx_http_ecodoc_out_t *out, ngx_uint_t msg)
+{
+    const char  *s;
+
+    s = ngx_http_ecodoc_text(out->lang, msg);
+
+    ngx_http_ecodoc_put_html(out, (u_char *) s, ngx_strlen(s));
+}
+
+
+static void
+ngx_http_ecodoc_put_link(ngx_http_ecodoc_out_t *out, ngx_str_t *base,
+    const char *page, ngx_uint_t text)
+{
+    ngx_http_ecodoc_put(out, "<p><a href=\"");
+    ngx_http_ecodoc_put_html(out, base->data, base->len);
+    ngx_http_ecodoc_put(out, page);
+    ngx_http_ecodoc_put(out, "\">");
+    ngx_http_ecodoc_put_text(out, text);
+    ngx_http_ecodoc_put(out, "</a></p>\n");
+}
+
+
+/*
+ * 303 See Other to a path of this server; args, when given, become a
+ * "next" parameter, escaped as an argument.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_redirect(ngx_http_request_t *r, ngx_str_t *to,
+    ngx_str_t *args)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       cl;
+    ngx_table_elt_t  *h;
+
+    static u_char     body[] = "<!DOCTYPE html>\n<title>303</title>\n";
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = to->len;
+
+    if (args && args->len) {
+        len += sizeof("?next=") - 1 + args->len
+               + 2 * ngx_escape_uri(NULL, args->data, args->len,
+                                    NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value.data = p;
+
+    p = ngx_cpymem(p, to->data, to->len);
+
+    if (args && args->len) {
+        p = ngx_cpymem(p, "?next=", 6);
+        p = (u_char *) ngx_escape_uri(p, args->data, args->len,
+                                      NGX_ESCAPE_ARGS);
+    }
+
+    h->value.len = p - h->value.data;
+
+    /* not through r->headers_out.location: no rewriting to absolute URLs */
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + sizeof(body) - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_SEE_OTHER;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
+    r->headers_out.content_type_len = sizeof("text/html") - 1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_output_filter(r, &cl);
+}
+
+
+char *
+ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_loc_conf_t *elcf = conf;
+
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t       *value, name;
+    ngx_file_info_t  fi;
+
+    if (elcf->template.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "template \"%V\" is unreadable or over 1M", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->template.len = ngx_file_size(&fi);
+    elcf->template.data = ngx_pnalloc(cf->pool, elcf->template.len + 1);
+
+    if (elcf->template.data == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, elcf->template.data, elcf->template.len);
+    ngx_close_file(fd);
+
+    if (n != (ssize_t) elcf->template.len
+        || ngx_strlcasestrn(elcf->template.data,
+                            elcf->template.data + elcf->template.len,
+                            (u_char *) "{{content}}", 11 - 1) == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "template \"%V\" must contain {{content}}", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

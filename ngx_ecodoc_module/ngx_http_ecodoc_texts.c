@@ -1,0 +1,188 @@
+/*
+ * The texts of the pages and of the gate's refusals, in Japanese (the
+ * manual's wording) and English, and the choice between the two.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ecodoc.h"
+
+
+/* by ngx_http_ecodoc_text_e: { Japanese, English } */
+
+static const char  *ngx_http_ecodoc_texts[NGX_HTTP_ECODOC_TEXT_N][2] = {
+    { "クライアント証明書が必要です。証明書発行サイトで発行された証明書を"
+      "選択してください。",
+      "Client certificate required: please choose the certificate issued "
+      "by the enrollment site." },
+    { "この証明書は失効しています。管理者にご連絡ください。",
+      "This certificate has been revoked. Please contact your "
+      "administrator." },
+    { "ユーザIDがロックされています。管理者にご連絡ください。",
+      "This user ID is locked. Please contact your administrator." },
+    { "ただいまサービスをご利用いただけません。しばらくしてから再度"
+      "お試しください。",
+      "The service is temporarily unavailable. Please try again later." },
+    { "この証明書はまだサインアップされていません。",
+      "This certificate has not been signed up yet." },
+    { "ログインしてください。", "Please log in." },
+    { "初期パスワードを変更してください。",
+      "Please change your initial password." },
+    { "通知メールに記載された「ユーザID」と、管理者より通知された"
+      "「初期パスワード」を入力し、「サインアップ」をクリックしてください。",
+      "Enter the user ID from the notice e-mail and the initial password "
+      "from your administrator, then click \"Sign up\"." },
+    { "サインアップが完了しました。", "Sign-up is complete." },
+    { "ログインするユーザIDとパスワードを入力してから「ログイン」ボタンを"
+      "クリックしてください。",
+      "Enter your user ID and password, then click \"Log in\"." },
+    { "ユーザIDまたはパスワードが正しくありません。",
+      "The user ID or password is incorrect." },
+    { "この証明書はすでにサインアップ済みです。",
+      "This certificate has already been signed up." },
+    { "このユーザIDは別の証明書でサインアップ済みです。",
+      "This user ID has already been signed up with another certificate." },
+    { "この証明書はこのユーザID用に発行されたものではありません。",
+      "This certificate was not issued for this user ID." },
+    { "この証明書ではこのユーザIDでログインできません。",
+      "This certificate is not registered for this user ID." },
+    { "リクエストの形式が正しくありません。", "The request is malformed." },
+    { "ユーザIDの形式が正しくありません。", "The user ID is not valid." },
+    { "入力が大きすぎます。", "The form is too large." },
+    { "不正なリクエストです。ページを再読み込みしてからやり直してください。",
+      "Invalid request. Please reload the page and try again." },
+    { "ただいま混み合っています。もう一度お試しください。",
+      "Please try again." },
+    { "現在のパスワードと新しいパスワードを入力してください。",
+      "Enter your current password and the new one." },
+    { "初期パスワードを任意のパスワードに変更してください。変更するまで"
+      "サービスはご利用いただけません。",
+      "Please replace your initial password with one of your own. The "
+      "service is available once it has been changed." },
+    { "新しいパスワードが一致しません。", "The new passwords do not match." },
+    { "新しいパスワードが短すぎます。必要な文字数: ",
+      "The new password is too short. Minimum length: " },
+    { "新しいパスワードは現在のパスワードと異なるものにしてください。",
+      "The new password must differ from the current one." },
+    { "ユーザIDをパスワードにすることはできません。",
+      "The password may not be the user ID." },
+    { "新しいパスワードが条件を満たしていません: ",
+      "The new password does not meet this rule: " },
+    { "現在のパスワードが正しくありません。",
+      "The current password is incorrect." },
+    { "パスワードを変更しました。", "Your password has been changed." },
+    { "ログアウトしますか。", "Do you want to log out?" },
+    { "ログアウトしました。", "You have been logged out." },
+    { "パスワードを忘れた場合は、管理者にご連絡ください。",
+      "If you have forgotten your password, please contact your "
+      "administrator." },
+    { "ページが見つかりません。", "Page not found." },
+    { "この操作は許可されていません。", "This method is not allowed." },
+    { "フォームの形式が正しくありません。",
+      "The form must be sent as application/x-www-form-urlencoded." },
+
+    { "エコ文書サービス", "Ecodoc document service" },
+    { "サインアップ", "Sign up" },
+    { "ログイン", "Log in" },
+    { "パスワード変更", "Change password" },
+    { "初期パスワード変更", "Change your initial password" },
+    { "ログアウト", "Log out" },
+    { "パスワードを忘れた方", "Forgot your password" },
+    { "エラー", "Error" },
+    { "ユーザID", "User ID" },
+    { "パスワード", "Password" },
+    { "初期パスワード", "Initial password" },
+    { "現在のパスワード", "Current password" },
+    { "新しいパスワード", "New password" },
+    { "新しいパスワード（確認）", "New password (again)" },
+    { "サインアップ", "Sign up" },
+    { "ログイン", "Log in" },
+    { "変更する", "Change" },
+    { "ログアウト", "Log out" },
+    { "ログインへ", "Go to login" },
+    { "パスワードを忘れた方", "Forgot your password?" },
+    { "サービスへ", "Go to the service" },
+    { "お問い合わせ先", "Contact" }
+};
+
+
+const char *
+ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text)
+{
+    return ngx_http_ecodoc_texts[text][lang];
+}
+
+
+/* English when Accept-Language rates "en" above "ja"; Japanese otherwise */
+
+ngx_uint_t
+ngx_http_ecodoc_lang(ngx_http_request_t *r)
+{
+    u_char           *p, *end, *tag, *q;
+    ngx_int_t         weight, best[2];
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    best[0] = -1;
+    best[1] = -1;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len != sizeof("Accept-Language") - 1
+                || ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Accept-Language",
+                                   h[i].key.len) != 0)
+            {
+                continue;
+            }
+
+            p = h[i].value.data;
+            end = p + h[i].value.len;
+
+            while (p < end) {
+                while (p < end && (*p == ' ' || *p == ',')) {
+                    p++;
+                }
+
+                tag = p;
+
+                while (p < end && *p != ',' && *p != ';' && *p != ' ') {
+                    p++;
+                }
+
+                weight = 1000;
+                q = ngx_strlcasestrn(p, end, (u_char *) "q=", 2 - 1);
+
+                if (q && (ngx_strlchr(p, q, ',') == NULL)) {
+                    weight = (q + 2 < end && q[2] == '1') ? 1000
+                             : (q + 4 < end && q[3] == '.')
+                             ? (q[4] - '0') * 100 : 0;
+                }
+
+                if (p - tag >= 2) {
+                    if (ngx_strncasecmp(tag, (u_char *) "ja", 2) == 0
+                        && (p - tag == 2 || tag[2] == '-'))
+                    {
+                        best[0] = ngx_max(best[0], weight);
+
+                    } else if (ngx_strncasecmp(tag, (u_char *) "en", 2) == 0
+                               && (p - tag == 2 || tag[2] == '-'))
+                    {
+                        best[1] = ngx_max(best[1], weight);
+                    }
+                }
+
+                while (p < end && *p != ',') {
+                    p++;
+                }
+            }
+        }
+    }
+
+    return best[1] > best[0] ? 1 : 0;
+}
