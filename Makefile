@@ -15,9 +15,17 @@ CA_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
              -Ingx_ecodoc_module $(CFLAGS)
 CA_LIBS   := -lhiredis -lcrypto
 
+# the Redis scripts (lua/), made into C for each program at build time
+LUA         := $(wildcard lua/*.lua) scripts/lua2c
+CA_LUA      := $(BUILD)/ecodoc_ca_lua.c
+CA_SCRIPTS  := user_add user_reset user_unlock user_delete user_show revoke \
+               cert_record enroll_new enroll_try enroll_tried enroll_redeem \
+               enroll_release enroll_set
+
 MODULE_SRCS := config $(wildcard ngx_ecodoc_module/*.c ngx_ecodoc_module/*.h)
 CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
-               ngx_ecodoc_module/ecodoc_passwd.c ngx_ecodoc_module/ecodoc_passwd.h
+               ngx_ecodoc_module/ecodoc_passwd.c ngx_ecodoc_module/ecodoc_passwd.h \
+               ngx_ecodoc_module/ecodoc_lua.h
 
 DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
@@ -31,7 +39,7 @@ all: $(MODULE) $(CA_TOOL)
 deps:
 	@scripts/apt-missing $(DEB_PKGS)
 
-$(NGX_BUILD)/objs/Makefile: config Makefile
+$(NGX_BUILD)/objs/Makefile: config Makefile $(LUA)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
@@ -42,9 +50,12 @@ $(NGX_BUILD)/objs/Makefile: config Makefile
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-$(CA_TOOL): $(CA_SRCS)
+$(CA_LUA): $(LUA)
 	mkdir -p $(BUILD)
-	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$(CA_SRCS)) $(CA_LIBS)
+	sh scripts/lua2c lua $@ $(CA_SCRIPTS)
+
+$(CA_TOOL): $(CA_SRCS) $(CA_LUA)
+	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$^) $(CA_LIBS)
 
 # every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
 test: deps e2e-deps

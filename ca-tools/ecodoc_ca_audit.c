@@ -1,6 +1,6 @@
 /*
- * ecodoc-ca audit: prints the newest records of the audit stream, oldest
- * first, one line each, with anything unprintable escaped.
+ * ecodoc-ca audit: prints the newest security events (P audit) and the
+ * refusals counted per minute (P refused:*), merged, oldest first.
  */
 
 #include <stdio.h>
@@ -14,9 +14,19 @@
 #define ECODOC_CA_AUDIT_COUNT  "20"
 
 
-static const char  *ecodoc_ca_audit_fields[] = {
-    "event", "user", "fp", "addr", "detail", NULL
-};
+/* one line to print, by the time it happened */
+
+typedef struct {
+    unsigned long long   ms;
+    size_t               seq;       /* the order found, within one ms */
+    char                *text;
+} ecodoc_ca_audit_line_t;
+
+typedef struct {
+    ecodoc_ca_audit_line_t  *line;
+    size_t                   n;
+    size_t                   size;
+} ecodoc_ca_audit_lines_t;
 
 
 /*
@@ -26,35 +36,98 @@ static const char  *ecodoc_ca_audit_fields[] = {
  */
 
 static void
-ecodoc_ca_audit_field(const char *s, int last)
+ecodoc_ca_audit_field(FILE *out, const char *s, size_t len, int last)
 {
+    size_t         i;
     unsigned char  c;
 
-    if (s == NULL || s[0] == '\0') {
-        fputs("-", stdout);
+    if (s == NULL || len == 0) {
+        fputs(" -", out);
         return;
     }
 
-    for ( /* void */ ; *s != '\0'; s++) {
-        c = (unsigned char) *s;
+    putc(' ', out);
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
 
         if (c < 0x20 || c == 0x7f || c == '\\' || (c == ' ' && !last)) {
-            printf("\\x%02x", c);
+            fprintf(out, "\\x%02x", c);
 
         } else {
-            putchar(c);
+            putc(c, out);
         }
     }
+}
+
+
+static void
+ecodoc_ca_audit_str(FILE *out, const char *s, int last)
+{
+    ecodoc_ca_audit_field(out, s, s != NULL ? strlen(s) : 0, last);
+}
+
+
+/* adds the line "TIME EVENT USER FP ADDR DETAIL"; -1 out of memory */
+
+static int
+ecodoc_ca_audit_add(ecodoc_ca_audit_lines_t *lines, unsigned long long ms,
+    const char *event, const char *user, size_t ulen, const char *fp,
+    size_t fplen, const char *addr, size_t alen, const char *detail)
+{
+    char                    t[ECODOC_CA_TIME_LEN];
+    FILE                   *out;
+    size_t                  size;
+    ecodoc_ca_audit_line_t *l;
+
+    if (lines->n == lines->size) {
+        size = lines->size ? 2 * lines->size : 64;
+        l = realloc(lines->line, size * sizeof(ecodoc_ca_audit_line_t));
+        if (l == NULL) {
+            return -1;
+        }
+
+        lines->line = l;
+        lines->size = size;
+    }
+
+    l = &lines->line[lines->n];
+    l->ms = ms;
+    l->seq = lines->n;
+    l->text = NULL;
+
+    out = open_memstream(&l->text, &size);
+    if (out == NULL) {
+        return -1;
+    }
+
+    ecodoc_ca_iso_time(t, (time_t) (ms / 1000), (int) (ms % 1000));
+    fputs(t, out);
+    ecodoc_ca_audit_str(out, event, 0);
+    ecodoc_ca_audit_field(out, user, ulen, 0);
+    ecodoc_ca_audit_field(out, fp, fplen, 0);
+    ecodoc_ca_audit_field(out, addr, alen, 0);
+    ecodoc_ca_audit_str(out, detail, 1);
+
+    if (fclose(out) != 0) {
+        free(l->text);
+        return -1;
+    }
+
+    lines->n++;
+
+    return 0;
 }
 
 
 /* one XRANGE entry: [ID, [field, value, ...]]; -1 when malformed */
 
 static int
-ecodoc_ca_audit_entry(const redisReply *e)
+ecodoc_ca_audit_entry(ecodoc_ca_audit_lines_t *lines, const redisReply *e)
 {
-    int                  i;
-    char                 t[ECODOC_CA_TIME_LEN], *end;
+    char                *end;
+    const char          *user, *fp, *addr;
+    const redisReply    *f;
     unsigned long long   ms;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
@@ -69,31 +142,168 @@ ecodoc_ca_audit_entry(const redisReply *e)
         return -1;
     }
 
-    ecodoc_ca_iso_time(t, (time_t) (ms / 1000), (int) (ms % 1000));
-    fputs(t, stdout);
+    f = e->element[1];
+    user = ecodoc_ca_redis_field(f, "user");
+    fp = ecodoc_ca_redis_field(f, "fp");
+    addr = ecodoc_ca_redis_field(f, "addr");
 
-    for (i = 0; ecodoc_ca_audit_fields[i] != NULL; i++) {
-        putchar(' ');
-        ecodoc_ca_audit_field(ecodoc_ca_redis_field(e->element[1],
-                                  ecodoc_ca_audit_fields[i]),
-                              ecodoc_ca_audit_fields[i + 1] == NULL);
+    return ecodoc_ca_audit_add(lines, ms, ecodoc_ca_redis_field(f, "event"),
+                               user, user ? strlen(user) : 0,
+                               fp, fp ? strlen(fp) : 0,
+                               addr, addr ? strlen(addr) : 0,
+                               ecodoc_ca_redis_field(f, "detail"));
+}
+
+
+/*
+ * One minute's refusals: the hash of "WHO EVENT" -> count and
+ * "WHO EVENT last" -> "ADDR USER DETAIL"; -1 when malformed
+ */
+
+static int
+ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, long long minute,
+    const redisReply *h)
+{
+    int          rc;
+    char         name[512], detail[600];
+    size_t       i, wlen;
+    const char  *field, *ev, *last, *user, *text;
+
+    if (ecodoc_ca_redis_strings(h, 2) != 0) {
+        return -1;
     }
 
-    putchar('\n');
+    for (i = 0; i < h->elements; i += 2) {
+        field = h->element[i]->str;
+        ev = strchr(field, ' ');
+
+        if (ev == NULL || strchr(ev + 1, ' ') != NULL) {
+            continue;                 /* a "... last" field, or malformed */
+        }
+
+        if (snprintf(name, sizeof(name), "%s last", field)
+            >= (int) sizeof(name))
+        {
+            return -1;
+        }
+
+        last = ecodoc_ca_redis_field(h, name);
+        user = (last != NULL) ? strchr(last, ' ') : NULL;
+        text = (user != NULL) ? strchr(user + 1, ' ') : NULL;
+
+        if (text == NULL) {
+            return -1;
+        }
+
+        snprintf(detail, sizeof(detail), "refused %s times in this minute; "
+                 "the last: %s", h->element[i + 1]->str, text + 1);
+
+        wlen = ev - field;
+
+        /* WHO is a fingerprint, or the address of a client without one */
+        rc = ecodoc_ca_audit_add(lines, (unsigned long long) minute * 1000,
+                                 ev + 1, user + 1, text - user - 1,
+                                 field, wlen == 64 ? wlen : 0,
+                                 last, user - last, detail);
+        if (rc != 0) {
+            return -1;
+        }
+    }
 
     return 0;
+}
+
+
+/* the minutes of refusals among the newest count: HGETALL each */
+
+static int
+ecodoc_ca_audit_refusals(ecodoc_ca_t *ca, ecodoc_ca_audit_lines_t *lines,
+    const char *count)
+{
+    int          rc;
+    char         key[ECODOC_CA_KEY_LEN], index[ECODOC_CA_KEY_LEN];
+    size_t       i;
+    long long    minute;
+    redisReply  *minutes, *h;
+    const char  *args[7];
+
+    ecodoc_ca_redis_key(ca, index, "refused", "", "");
+
+    args[0] = "ZREVRANGEBYSCORE";
+    args[1] = index;
+    args[2] = "+inf";
+    args[3] = "-inf";
+    args[4] = "LIMIT";
+    args[5] = "0";
+    args[6] = count;
+
+    minutes = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 7, args);
+    if (minutes == NULL || ecodoc_ca_redis_strings(minutes, 1) != 0) {
+        ecodoc_ca_error("malformed index of refusals");
+        freeReplyObject(minutes);
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < minutes->elements; i++) {
+        ecodoc_ca_redis_key(ca, key, "refused:", minutes->element[i]->str, "");
+        args[0] = "HGETALL";
+        args[1] = key;
+
+        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
+            freeReplyObject(minutes);
+            return -1;
+        }
+    }
+
+    for (i = 0; i < minutes->elements; i++) {
+        h = ecodoc_ca_redis_reply(ca, REDIS_REPLY_ARRAY, "HGETALL");
+        if (h == NULL) {
+            freeReplyObject(minutes);
+            return -1;
+        }
+
+        minute = strtoll(minutes->element[i]->str, NULL, 10);
+
+        if (rc == 0 && ecodoc_ca_audit_minute(lines, minute, h) != 0) {
+            ecodoc_ca_error("malformed refusals of minute %s",
+                            minutes->element[i]->str);
+            rc = -1;
+        }
+
+        freeReplyObject(h);
+    }
+
+    freeReplyObject(minutes);
+
+    return rc;
+}
+
+
+static int
+ecodoc_ca_audit_cmp(const void *a, const void *b)
+{
+    const ecodoc_ca_audit_line_t  *x = a, *y = b;
+
+    if (x->ms != y->ms) {
+        return (x->ms > y->ms) ? 1 : -1;
+    }
+
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 
 int
 ecodoc_ca_audit(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    int          rc;
-    char         key[ECODOC_CA_KEY_LEN];
-    size_t       i;
-    long long    n;
-    redisReply  *r;
-    const char  *count, *args[6];
+    int                       rc;
+    char                      key[ECODOC_CA_KEY_LEN];
+    size_t                    i, first;
+    long long                 n;
+    redisReply               *r;
+    const char               *count, *args[6];
+    ecodoc_ca_audit_lines_t   lines;
 
     ecodoc_ca_option_t  opts[] = {
         { "--count", 1, &count },
@@ -121,21 +331,43 @@ ecodoc_ca_audit(ecodoc_ca_t *ca, int argc, char **argv)
     args[4] = "COUNT";
     args[5] = count;
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 6, args);
+    r = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 6, args);
     if (r == NULL) {
         return ECODOC_CA_ERROR;
     }
 
+    memset(&lines, 0, sizeof(lines));
     rc = ECODOC_CA_OK;
 
     for (i = r->elements; i > 0; i--) {
-        if (ecodoc_ca_audit_entry(r->element[i - 1]) != 0) {
+        if (ecodoc_ca_audit_entry(&lines, r->element[i - 1]) != 0) {
             ecodoc_ca_error("malformed audit record");
             rc = ECODOC_CA_ERROR;
         }
     }
 
     freeReplyObject(r);
+
+    if (ecodoc_ca_audit_refusals(ca, &lines, count) != 0) {
+        rc = ECODOC_CA_ERROR;
+    }
+
+    /* the newest count of both, oldest first */
+
+    qsort(lines.line, lines.n, sizeof(ecodoc_ca_audit_line_t),
+          ecodoc_ca_audit_cmp);
+
+    first = (lines.n > (size_t) n) ? lines.n - (size_t) n : 0;
+
+    for (i = 0; i < lines.n; i++) {
+        if (i >= first) {
+            puts(lines.line[i].text);
+        }
+
+        free(lines.line[i].text);
+    }
+
+    free(lines.line);
 
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "ecodoc_passwd.h"
+#include "ecodoc_lua.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
@@ -21,123 +22,6 @@
 #define ECODOC_CA_URL_MAX      512
 #define ECODOC_CA_STR(x)       ECODOC_CA_STR_(x)
 #define ECODOC_CA_STR_(x)      #x
-
-
-/* KEYS user:U, enroll:U, audit; ARGV user, hash, expires, id, now */
-static const char  ecodoc_ca_lua_new[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "redis.call('HSET', KEYS[2], 'pw', ARGV[2], 'expires', ARGV[3], "
-    "'tries', '0', 'id', ARGV[4], 'used', '0', 'created', ARGV[5])\n"
-    "redis.call('EXPIREAT', KEYS[2], tonumber(ARGV[3]) + 86400 * 30)\n"
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_code', "
-    "'user', ARGV[1], 'fp', '', 'addr', 'cli', "
-    "'detail', 'expires ' .. ARGV[3])\n"
-    "return 1\n";
-
-/*
- * STEP1, before the hash is checked: counts the try (so that no more than
- * the maximum are ever checked).  KEYS enroll:U; ARGV now, max.
- */
-static const char  ecodoc_ca_lua_try[] =
-    "local e = redis.call('HMGET', KEYS[1], 'pw', 'expires', 'tries', "
-    "'id', 'used')\n"
-    "if not e[1] then return {'none'} end\n"
-    "if (tonumber(e[3]) or 1e9) >= tonumber(ARGV[2]) then\n"
-    "  return {'locked'}\n"
-    "end\n"
-    "redis.call('HINCRBY', KEYS[1], 'tries', 1)\n"
-    "local state = ''\n"
-    "if e[5] == '1' then state = 'used'\n"
-    "elseif (tonumber(e[2]) or 0) <= tonumber(ARGV[1]) then "
-    "state = 'expired' end\n"
-    "return {'ok', e[1], e[4], state}\n";
-
-/*
- * STEP1, after: a right password gives its try back and opens a session.
- * KEYS enroll:U, audit, enroll_sess:SID; ARGV user, id, right, addr, max,
- * csrf, now, ttl, state
- */
-static const char  ecodoc_ca_lua_tried[] =
-    "local function audit(ev, detail)\n"
-    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', ev, 'user', ARGV[1], "
-    "'fp', '', 'addr', ARGV[4], 'detail', detail)\n"
-    "end\n"
-    "if ARGV[3] ~= '1' then\n"
-    "  local t = tonumber(redis.call('HGET', KEYS[1], 'tries') or '0')\n"
-    "  audit('enroll_failed', 'wrong certificate password, tries ' .. t)\n"
-    "  if t >= tonumber(ARGV[5]) then\n"
-    "    audit('enroll_locked', 'after ' .. t .. ' wrong tries')\n"
-    "    return 'locked'\n"
-    "  end\n"
-    "  return 'wrong'\n"
-    "end\n"
-    "if redis.call('HGET', KEYS[1], 'id') ~= ARGV[2] then return 'wrong' end\n"
-    "if redis.call('HINCRBY', KEYS[1], 'tries', -1) < 0 then\n"
-    "  redis.call('HSET', KEYS[1], 'tries', '0')\n"
-    "end\n"
-    "if ARGV[9] ~= '' then\n"
-    "  audit('enroll_refused', 'certificate password ' .. ARGV[9])\n"
-    "  return ARGV[9]\n"
-    "end\n"
-    "redis.call('HSET', KEYS[3], 'user', ARGV[1], 'id', ARGV[2], "
-    "'csrf', ARGV[6], 'created', ARGV[7])\n"
-    "redis.call('EXPIRE', KEYS[3], ARGV[8])\n"
-    "audit('enroll_started', '')\n"
-    "return 'ok'\n";
-
-/*
- * STEP3: one issuance per certificate password, checked and consumed at
- * once, or only checked (ARGV[4] '1': before a key is made for it).
- * KEYS enroll:U, enroll_sess:SID; ARGV user, now, max, check.
- */
-static const char  ecodoc_ca_lua_redeem[] =
-    "local s = redis.call('HMGET', KEYS[2], 'user', 'id', 'fp')\n"
-    "if not s[1] or s[1] ~= ARGV[1] then return 'nosession' end\n"
-    "if s[3] then return 'used' end\n"
-    "local e = redis.call('HMGET', KEYS[1], 'id', 'expires', 'tries', "
-    "'used')\n"
-    "if not e[1] or e[1] ~= s[2] or e[4] ~= '0' then return 'used' end\n"
-    "if (tonumber(e[2]) or 0) <= tonumber(ARGV[2]) then\n"
-    "  return 'expired'\n"
-    "end\n"
-    "if (tonumber(e[3]) or 1e9) >= tonumber(ARGV[3]) then\n"
-    "  return 'locked'\n"
-    "end\n"
-    "if ARGV[4] == '1' then return 'ok' end\n"
-    "redis.call('HSET', KEYS[1], 'used', '1')\n"
-    "redis.call('HSET', KEYS[2], 'fp', 'pending')\n"
-    "return 'ok'\n";
-
-
-/*
- * STEP3 failed before anything was delivered: the certificate password is
- * good again, for this session's user only.  KEYS enroll:U, enroll_sess:SID,
- * audit; ARGV user, id, addr
- */
-static const char  ecodoc_ca_lua_release[] =
-    "if redis.call('HGET', KEYS[2], 'fp') ~= 'pending' then return 'used' end\n"
-    "if redis.call('HGET', KEYS[1], 'id') ~= ARGV[2] then return 'used' end\n"
-    "redis.call('HSET', KEYS[1], 'used', '0')\n"
-    "redis.call('HDEL', KEYS[2], 'fp')\n"
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_failed', "
-    "'user', ARGV[1], 'fp', '', 'addr', ARGV[3], "
-    "'detail', 'issuance failed; certificate password usable again')\n"
-    "return 'ok'\n";
-
-
-/*
- * A field of a live session only: a plain HSET on a session that has just
- * expired would make a new one without a lifetime.  KEYS enroll_sess:SID;
- * ARGV field, value.
- */
-static const char  ecodoc_ca_lua_set[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "return 1\n";
 
 
 /* a well-formed hash at the default cost that no password matches */
@@ -186,16 +70,15 @@ ecodoc_ca_sid(const char *token, char sid[ECODOC_CA_FP_LEN])
 }
 
 
-int
+long long
 ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
     unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1])
 {
     int            i;
-    char           keys[3][ECODOC_CA_KEY_LEN], stored[ECODOC_PASSWD_LEN],
-                   expires[24], now[24], id[33];
-    time_t         t;
+    char           stored[ECODOC_PASSWD_LEN], ndays[24], id[33];
+    long long      expires;
     redisReply    *r;
-    const char    *argv[11];
+    const char    *args[4];
     unsigned char  raw[16];
 
     if (ecodoc_passwd_random(pw, ECODOC_CA_CODE_LEN) != 0
@@ -216,41 +99,28 @@ ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
         return -1;
     }
 
-    t = time(NULL);
-    snprintf(now, sizeof(now), "%lld", (long long) t);
-    snprintf(expires, sizeof(expires), "%lld",
-             (long long) t + (long long) days * 86400);
+    snprintf(ndays, sizeof(ndays), "%ld", days);
 
-    ecodoc_ca_redis_key(ca, keys[0], "user:", user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "enroll:", user, "");
-    ecodoc_ca_redis_key(ca, keys[2], "audit", "", "");
+    args[0] = user;
+    args[1] = stored;
+    args[2] = ndays;
+    args[3] = id;
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_new;
-    argv[2] = "3";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = keys[2];
-    argv[6] = user;
-    argv[7] = stored;
-    argv[8] = expires;
-    argv[9] = id;
-    argv[10] = now;
-
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 11, argv);
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_enroll_new, REDIS_REPLY_INTEGER,
+                               "cli", "", 4, args);
     if (r == NULL) {
         return -1;
     }
 
-    i = (int) r->integer;
+    expires = r->integer;
     freeReplyObject(r);
 
-    if (i != 1) {
+    if (expires == 0) {
         ecodoc_ca_error("no such user: %s", user);
         return -1;
     }
 
-    return 0;
+    return expires;
 }
 
 
@@ -378,7 +248,7 @@ ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
     char        *user, code[ECODOC_CA_CODE_LEN + 1],
                  exp[ECODOC_CA_TIME_LEN];
     unsigned     cost;
-    long long    days;
+    long long    days, expires;
     const char  *days_s, *cost_s;
 
     ecodoc_ca_option_t  opts[] = {
@@ -403,11 +273,12 @@ ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
         return ECODOC_CA_USAGE;
     }
 
-    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) != 0) {
+    expires = ecodoc_ca_enroll_new(ca, user, (long) days, cost, code);
+    if (expires < 0) {
         return ECODOC_CA_ERROR;
     }
 
-    ecodoc_ca_iso_time(exp, time(NULL) + (time_t) days * 86400, -1);
+    ecodoc_ca_iso_time(exp, (time_t) expires, -1);
 
     printf("user: %s\ncertificate password: %s\nexpires: %s\n", user, code,
            exp);
@@ -450,12 +321,14 @@ ecodoc_ca_code_state(const char *s)
 /* runs a script that answers one of the states above */
 
 static ecodoc_ca_code_e
-ecodoc_ca_code_eval(ecodoc_ca_t *ca, int argc, const char **argv)
+ecodoc_ca_code_eval(ecodoc_ca_t *ca, const char *script, const char *addr,
+    int argc, const char **args)
 {
     redisReply       *r;
     ecodoc_ca_code_e  rc;
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STRING, argc, argv);
+    r = ecodoc_ca_redis_script(ca, script, REDIS_REPLY_STRING, addr, "", argc,
+                               args);
     if (r == NULL) {
         return ECODOC_CA_CODE_ERROR;
     }
@@ -467,37 +340,24 @@ ecodoc_ca_code_eval(ecodoc_ca_t *ca, int argc, const char **argv)
 }
 
 
-/* the reply of the "tried" script */
+/* lua/enroll_tried.lua: STEP1's check recorded */
 
 static ecodoc_ca_code_e
 ecodoc_ca_enroll_tried(ecodoc_ca_t *ca, const char *user, const char *id,
     int right, const char *addr, const char *state, ecodoc_ca_esess_t *s)
 {
-    char         keys[3][ECODOC_CA_KEY_LEN], now[24];
-    const char  *argv[15];
+    const char  *args[8];
 
-    ecodoc_ca_redis_key(ca, keys[0], "enroll:", user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "audit", "", "");
-    ecodoc_ca_redis_key(ca, keys[2], "enroll_sess:", s->sid, "");
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+    args[0] = user;
+    args[1] = id;
+    args[2] = right ? "1" : "0";
+    args[3] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+    args[4] = s->csrf;
+    args[5] = ECODOC_CA_SESSION_TTL;
+    args[6] = state;
+    args[7] = s->sid;
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_tried;
-    argv[2] = "3";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = keys[2];
-    argv[6] = user;
-    argv[7] = id;
-    argv[8] = right ? "1" : "0";
-    argv[9] = addr;
-    argv[10] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
-    argv[11] = s->csrf;
-    argv[12] = now;
-    argv[13] = ECODOC_CA_SESSION_TTL;
-    argv[14] = state;
-
-    return ecodoc_ca_code_eval(ca, 15, argv);
+    return ecodoc_ca_code_eval(ca, ecodoc_lua_enroll_tried, addr, 8, args);
 }
 
 
@@ -507,9 +367,9 @@ ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user, const char *pw,
     ecodoc_ca_esess_t *s)
 {
     int               right;
-    char              key[ECODOC_CA_KEY_LEN], now[24], id[40], state[16];
+    char              id[40], state[16];
     redisReply       *r, *e;
-    const char       *argv[6];
+    const char       *args[2];
     ecodoc_ca_code_e  rc;
 
     memset(s, 0, sizeof(*s));
@@ -521,17 +381,11 @@ ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user, const char *pw,
     ecodoc_ca_sid(token, s->sid);
     snprintf(s->user, sizeof(s->user), "%s", user);
 
-    ecodoc_ca_redis_key(ca, key, "enroll:", user, "");
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+    args[0] = user;
+    args[1] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_try;
-    argv[2] = "1";
-    argv[3] = key;
-    argv[4] = now;
-    argv[5] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
-
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 6, argv);
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_enroll_try, REDIS_REPLY_ARRAY,
+                               addr, "", 2, args);
     if (r == NULL) {
         return ECODOC_CA_CODE_ERROR;
     }
@@ -597,7 +451,7 @@ ecodoc_ca_enroll_session(ecodoc_ca_t *ca, const char *token,
     argv[0] = "HGETALL";
     argv[1] = key;
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 2, argv);
+    r = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 2, argv);
     if (r == NULL) {
         return -1;
     }
@@ -649,20 +503,15 @@ ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
     const char *field, const char *value)
 {
     int          rc;
-    char         key[ECODOC_CA_KEY_LEN];
     redisReply  *r;
-    const char  *argv[6];
+    const char  *args[3];
 
-    ecodoc_ca_redis_key(ca, key, "enroll_sess:", s->sid, "");
+    args[0] = s->sid;
+    args[1] = field;
+    args[2] = value;
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_set;
-    argv[2] = "1";
-    argv[3] = key;
-    argv[4] = field;
-    argv[5] = value;
-
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 6, argv);
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_enroll_set, REDIS_REPLY_INTEGER,
+                               "cli", "", 3, args);
     if (r == NULL) {
         return -1;
     }
@@ -677,24 +526,14 @@ ecodoc_ca_enroll_set(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
 ecodoc_ca_code_e
 ecodoc_ca_enroll_redeem(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s, int check)
 {
-    char         keys[2][ECODOC_CA_KEY_LEN], now[24];
-    const char  *argv[9];
+    const char  *args[4];
 
-    ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
+    args[0] = s->user;
+    args[1] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
+    args[2] = check ? "1" : "0";
+    args[3] = s->sid;
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_redeem;
-    argv[2] = "2";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = s->user;
-    argv[6] = now;
-    argv[7] = ECODOC_CA_STR(ECODOC_CA_ENROLL_TRIES);
-    argv[8] = check ? "1" : "0";
-
-    return ecodoc_ca_code_eval(ca, 9, argv);
+    return ecodoc_ca_code_eval(ca, ecodoc_lua_enroll_redeem, "cli", 4, args);
 }
 
 
@@ -702,22 +541,11 @@ ecodoc_ca_code_e
 ecodoc_ca_enroll_release(ecodoc_ca_t *ca, ecodoc_ca_esess_t *s,
     const char *addr)
 {
-    char         keys[3][ECODOC_CA_KEY_LEN];
-    const char  *argv[9];
+    const char  *args[3];
 
-    ecodoc_ca_redis_key(ca, keys[0], "enroll:", s->user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "enroll_sess:", s->sid, "");
-    ecodoc_ca_redis_key(ca, keys[2], "audit", "", "");
+    args[0] = s->user;
+    args[1] = s->id;
+    args[2] = s->sid;
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_release;
-    argv[2] = "3";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = keys[2];
-    argv[6] = s->user;
-    argv[7] = s->id;
-    argv[8] = addr;
-
-    return ecodoc_ca_code_eval(ca, 9, argv);
+    return ecodoc_ca_code_eval(ca, ecodoc_lua_enroll_release, addr, 3, args);
 }

@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "ecodoc_passwd.h"
+#include "ecodoc_lua.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
@@ -30,19 +31,6 @@
 #define ECODOC_CA_P12_ITER_OLD 2048      /* what old Windows importers take */
 #define ECODOC_CA_RSA_MIN      2048
 #define ECODOC_CA_RSA_MAX      8192
-
-
-/* KEYS certs:U, certinfo:FP, audit; ARGV user, fp, serial, not_after,
- * now, addr */
-static const char  ecodoc_ca_lua_record[] =
-    "redis.call('SADD', KEYS[1], ARGV[2])\n"
-    "redis.call('HSET', KEYS[2], 'serial', ARGV[3], 'user', ARGV[1], "
-    "'not_after', ARGV[4], 'issued', ARGV[5])\n"
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'certificate_issued', "
-    "'user', ARGV[1], 'fp', ARGV[2], 'addr', ARGV[6], "
-    "'detail', 'serial ' .. ARGV[3])\n"
-    "return 1\n";
 
 
 EVP_PKEY *
@@ -375,47 +363,48 @@ ecodoc_ca_user_exists(ecodoc_ca_t *ca, const char *user)
 }
 
 
-static int
-ecodoc_ca_record(ecodoc_ca_t *ca, ecodoc_ca_rec_t *rec, const char *addr)
-{
-    char         keys[3][ECODOC_CA_KEY_LEN], na[24], now[24];
-    redisReply  *r;
-    const char  *argv[12];
+/* lua/cert_record.lua: 0 recorded, -1 refused (and revoked) or reported */
 
-    ecodoc_ca_redis_key(ca, keys[0], "certs:", rec->user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "certinfo:", rec->fp, "");
-    ecodoc_ca_redis_key(ca, keys[2], "audit", "", "");
+static int
+ecodoc_ca_record(ecodoc_ca_t *ca, ecodoc_ca_rec_t *rec, const char *addr,
+    const char *esid)
+{
+    int          rc;
+    char         na[24];
+    redisReply  *r;
+    const char  *args[5];
 
     snprintf(na, sizeof(na), "%lld", rec->not_after);
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
 
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_record;
-    argv[2] = "3";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = keys[2];
-    argv[6] = rec->user;
-    argv[7] = rec->fp;
-    argv[8] = rec->serial;
-    argv[9] = na;
-    argv[10] = now;
-    argv[11] = addr;
+    args[0] = rec->user;
+    args[1] = rec->fp;
+    args[2] = rec->serial;
+    args[3] = na;
+    args[4] = esid != NULL ? esid : "";
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, 12, argv);
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_cert_record, REDIS_REPLY_STRING,
+                               addr, "", 5, args);
     if (r == NULL) {
         return -1;
     }
 
+    rc = (strcmp(r->str, "ok") == 0) ? 0 : -1;
+
+    if (rc != 0) {
+        ecodoc_ca_error("certificate %s for %s revoked as soon as issued: "
+                        "the user was deleted or the enrollment cancelled "
+                        "meanwhile", rec->fp, rec->user);
+    }
+
     freeReplyObject(r);
 
-    return 0;
+    return rc;
 }
 
 
 X509 *
 ecodoc_ca_sign(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki, const char *user,
-    EVP_PKEY *key, long days, const char *addr)
+    EVP_PKEY *key, long days, const char *addr, const char *esid)
 {
     int               rc;
     X509             *x;
@@ -460,7 +449,7 @@ ecodoc_ca_sign(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki, const char *user,
 
     ecodoc_ca_db_unlock(pki);
 
-    if (rc != 0 || ecodoc_ca_record(ca, &rec, addr) != 0) {
+    if (rc != 0 || ecodoc_ca_record(ca, &rec, addr, esid) != 0) {
         goto failed;
     }
 
@@ -610,7 +599,7 @@ ecodoc_ca_issue_csr(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki, const char *user,
         return ECODOC_CA_USAGE;
     }
 
-    x = ecodoc_ca_sign(ca, pki, user, key, days, "cli");
+    x = ecodoc_ca_sign(ca, pki, user, key, days, "cli", NULL);
     EVP_PKEY_free(key);
 
     if (x == NULL) {
@@ -677,7 +666,7 @@ ecodoc_ca_issue_p12(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki, const char *user,
         goto done;
     }
 
-    x = ecodoc_ca_sign(ca, pki, user, key, days, "cli");
+    x = ecodoc_ca_sign(ca, pki, user, key, days, "cli", NULL);
 
     if (x != NULL
         && ecodoc_ca_p12(key, x, user, pass, o->legacy != NULL, &der, &len)

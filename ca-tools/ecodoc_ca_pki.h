@@ -106,10 +106,14 @@ EVP_PKEY *ecodoc_ca_csr_key(const char *pem, size_t len,
 
 /*
  * Signs a certificate for user over key, records it in the database and in
- * Redis and audits it (addr: the client, or "cli").  The user must exist.
+ * Redis and audits it (addr: the client, or "cli").  The user must exist;
+ * issued for an enrollment session (esid, else NULL), that enrollment must
+ * still stand when it is recorded (lua/cert_record.lua), or it is revoked
+ * at once and NULL returned.
  */
 X509 *ecodoc_ca_sign(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
-    const char *user, EVP_PKEY *key, long days, const char *addr);
+    const char *user, EVP_PKEY *key, long days, const char *addr,
+    const char *esid);
 
 /* a PKCS#12 in memory (OPENSSL_free the buffer); -1 reported */
 int ecodoc_ca_p12(EVP_PKEY *key, X509 *cert, const char *user,
@@ -139,8 +143,11 @@ int ecodoc_ca_crl(ecodoc_ca_t *ca, int argc, char **argv);
 
 /* ecodoc_ca_enroll.c: certificate passwords */
 
-/* a new certificate password for user, printed into pw; -1 reported */
-int ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
+/*
+ * A new certificate password for user, printed into pw: the unix time it
+ * expires (by Redis' clock), or -1 reported.
+ */
+long long ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
     unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1]);
 
 /* the registration notice (ja + en) for user; no secrets */

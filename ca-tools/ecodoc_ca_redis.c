@@ -146,7 +146,7 @@ ecodoc_ca_redis_connect(ecodoc_ca_t *ca)
         argv[0] = "AUTH";
         argv[1] = ca->redis_password;
 
-        r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STATUS, 2, argv);
+        r = ecodoc_ca_redis_command(ca, REDIS_REPLY_STATUS, 2, argv);
         if (r == NULL) {
             return ECODOC_CA_ERROR;
         }
@@ -159,7 +159,7 @@ ecodoc_ca_redis_connect(ecodoc_ca_t *ca)
         argv[0] = "SELECT";
         argv[1] = db;
 
-        r = ecodoc_ca_redis_call(ca, REDIS_REPLY_STATUS, 2, argv);
+        r = ecodoc_ca_redis_command(ca, REDIS_REPLY_STATUS, 2, argv);
         if (r == NULL) {
             return ECODOC_CA_ERROR;
         }
@@ -258,13 +258,46 @@ ecodoc_ca_redis_reply(ecodoc_ca_t *ca, int type, const char *what)
 
 
 redisReply *
-ecodoc_ca_redis_call(ecodoc_ca_t *ca, int type, int argc, const char **argv)
+ecodoc_ca_redis_command(ecodoc_ca_t *ca, int type, int argc, const char **argv)
 {
     if (ecodoc_ca_redis_append(ca, argc, argv) != ECODOC_CA_OK) {
         return NULL;
     }
 
     return ecodoc_ca_redis_reply(ca, type, argv[0]);
+}
+
+
+redisReply *
+ecodoc_ca_redis_script(ecodoc_ca_t *ca, const char *script, int type,
+    const char *addr, const char *fp, int argc, const char **args)
+{
+    int           i;
+    redisReply   *r;
+    const char  **argv;
+
+    argv = malloc((argc + 6) * sizeof(char *));
+    if (argv == NULL) {
+        ecodoc_ca_error("out of memory");
+        return NULL;
+    }
+
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = "0";
+    argv[3] = ca->prefix;
+    argv[4] = addr;
+    argv[5] = fp;
+
+    for (i = 0; i < argc; i++) {
+        argv[6 + i] = args[i];
+    }
+
+    r = ecodoc_ca_redis_command(ca, type, argc + 6, argv);
+
+    free(argv);
+
+    return r;
 }
 
 
@@ -280,7 +313,7 @@ ecodoc_ca_redis_key_call(ecodoc_ca_t *ca, int type, const char *cmd,
     argv[0] = cmd;
     argv[1] = key;
 
-    return ecodoc_ca_redis_call(ca, type, 2, argv);
+    return ecodoc_ca_redis_command(ca, type, 2, argv);
 }
 
 

@@ -13,7 +13,6 @@
 
 #define ECODOC_CA_KEY_LEN      (ECODOC_CA_PREFIX_MAX + 160)
 #define ECODOC_CA_REPLY_ANY    0     /* any type but an error reply */
-#define ECODOC_CA_AUDIT_MAXLEN "100000"
 
 
 /* checks ca->redis_addr into host/port or path; usage error if bad */
@@ -32,8 +31,16 @@ void ecodoc_ca_redis_close(ecodoc_ca_t *ca);
 int ecodoc_ca_redis_append(ecodoc_ca_t *ca, int argc, const char **argv);
 redisReply *ecodoc_ca_redis_reply(ecodoc_ca_t *ca, int type,
     const char *what);
-redisReply *ecodoc_ca_redis_call(ecodoc_ca_t *ca, int type, int argc,
+redisReply *ecodoc_ca_redis_command(ecodoc_ca_t *ca, int type, int argc,
     const char **argv);
+
+/*
+ * Runs a script of lua/ (ecodoc_lua.h) with the arguments every script
+ * takes (prefix, client address, certificate fingerprint) and then args;
+ * the reply as for ecodoc_ca_redis_command.
+ */
+redisReply *ecodoc_ca_redis_script(ecodoc_ca_t *ca, const char *script,
+    int type, const char *addr, const char *fp, int argc, const char **args);
 
 /* "CMD key" for the key made of prefix + kind + id + suffix */
 redisReply *ecodoc_ca_redis_key_call(ecodoc_ca_t *ca, int type,

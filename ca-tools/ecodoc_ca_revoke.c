@@ -14,58 +14,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "ecodoc_lua.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
-
-
-/*
- * ARGV[1] prefix, ARGV[2] reason, ARGV[3] now, ARGV[4] the user whose
- * outstanding certificate password goes too ('' for none: --user only),
- * then pairs of fingerprint and the user it was issued to ('' when
- * unknown).  The user it is bound to loses the binding and every session.
- * Returns 1 when a certificate password was cancelled.
- */
-static const char  ecodoc_ca_lua_revoke[] =
-    "local P, reason, now, cancel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-    "local function end_sessions(u)\n"
-    "  local set = P .. 'user:' .. u .. ':sessions'\n"
-    "  for _, sid in ipairs(redis.call('SMEMBERS', set)) do\n"
-    "    redis.call('DEL', P .. 'sess:' .. sid)\n"
-    "  end\n"
-    "  redis.call('DEL', set)\n"
-    "end\n"
-    "for i = 5, #ARGV, 2 do\n"
-    "  local fp, issued = ARGV[i], ARGV[i + 1]\n"
-    "  redis.call('SET', P .. 'revoked:' .. fp, reason)\n"
-    "  local ck = P .. 'cert:' .. fp\n"
-    "  local owner = redis.call('HGET', ck, 'user')\n"
-    "  redis.call('DEL', ck)\n"
-    "  local users = {}\n"
-    "  if owner then users[owner] = true end\n"
-    "  if issued ~= '' then users[issued] = true end\n"
-    "  for u in pairs(users) do\n"
-    "    redis.call('SREM', P .. 'user:' .. u .. ':certs', fp)\n"
-    "    end_sessions(u)\n"
-    "  end\n"
-    "  local ik = P .. 'certinfo:' .. fp\n"
-    "  if redis.call('EXISTS', ik) == 1 then\n"
-    "    redis.call('HSET', ik, 'revoked', now, 'reason', reason)\n"
-    "  end\n"
-    "  redis.call('XADD', P .. 'audit', 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'revoked', "
-    "'user', owner or issued, 'fp', fp, 'addr', 'cli', "
-    "'detail', 'reason ' .. reason)\n"
-    "end\n"
-    "if cancel == '' or redis.call('DEL', P .. 'enroll:' .. cancel) == 0"
-    " then\n"
-    "  return 0\n"
-    "end\n"
-    "redis.call('XADD', P .. 'audit', 'MAXLEN', '~', "
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', 'enroll_cancelled', "
-    "'user', cancel, 'fp', '', 'addr', 'cli', "
-    "'detail', 'certificate password cancelled by revoke --user')\n"
-    "return 1\n";
 
 
 /* RFC 5280 CRLReason codes for a client certificate */
@@ -421,39 +373,36 @@ ecodoc_ca_targets(ecodoc_ca_t *ca, ecodoc_ca_db_t *db,
 }
 
 
-/* 1 when the outstanding certificate password of "cancel" was cancelled */
+/*
+ * lua/revoke.lua over the fingerprint/user pairs (and, for --user, every
+ * certificate of "cancel" in Redis): 1 when its outstanding certificate
+ * password was cancelled, 0 when none, -1 reported
+ */
 
 static int
 ecodoc_ca_revoke_redis(ecodoc_ca_t *ca, const char *reason,
     const char *cancel, const char **pairs, int n)
 {
-    int          i, rc;
-    char         now[24];
-    redisReply  *r;
-    const char **argv;
+    int           i, rc;
+    redisReply   *r;
+    const char  **args;
 
-    argv = malloc((n + 7) * sizeof(char *));
-    if (argv == NULL) {
+    args = malloc((n + 2) * sizeof(char *));
+    if (args == NULL) {
         ecodoc_ca_error("out of memory");
         return -1;
     }
 
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
-
-    argv[0] = "EVAL";
-    argv[1] = ecodoc_ca_lua_revoke;
-    argv[2] = "0";
-    argv[3] = ca->prefix;
-    argv[4] = reason;
-    argv[5] = now;
-    argv[6] = cancel != NULL ? cancel : "";
+    args[0] = reason;
+    args[1] = cancel != NULL ? cancel : "";
 
     for (i = 0; i < n; i++) {
-        argv[7 + i] = pairs[i];
+        args[2 + i] = pairs[i];
     }
 
-    r = ecodoc_ca_redis_call(ca, REDIS_REPLY_INTEGER, n + 7, argv);
-    free(argv);
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_revoke, REDIS_REPLY_INTEGER,
+                               "cli", "", n + 2, args);
+    free(args);
 
     if (r == NULL) {
         return -1;

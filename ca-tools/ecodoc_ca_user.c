@@ -1,6 +1,6 @@
 /*
  * ecodoc-ca user: add, reset-password, show, list, unlock and delete user
- * IDs; every change is one Lua script that also writes the audit record.
+ * IDs; every change is one script of lua/, which writes the audit record.
  */
 
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "ecodoc_passwd.h"
+#include "ecodoc_lua.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
@@ -18,89 +19,6 @@
 
 #define ECODOC_CA_RANDOM_PASSWD  16
 #define ECODOC_CA_SCAN_COUNT     "1000"
-
-
-/*
- * Every script gets KEYS = user hash, audit stream, sessions set, pending
- * zset, certs set; ARGV = user ID, key prefix, two command arguments.
- * It returns 0 when the user is not there (add: is already there).
- */
-
-#define ECODOC_CA_LUA_PRELUDE                                                \
-    "local function audit(event)\n"                                          \
-    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', "                          \
-    "'" ECODOC_CA_AUDIT_MAXLEN "', '*', 'event', event, 'user', ARGV[1], "   \
-    "'fp', '', 'addr', 'cli', 'detail', '')\n"                               \
-    "end\n"                                                                  \
-    "local function end_sessions()\n"                                        \
-    "  for _, sid in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"           \
-    "    redis.call('DEL', ARGV[2] .. 'sess:' .. sid)\n"                     \
-    "  end\n"                                                                \
-    "  redis.call('DEL', KEYS[3])\n"                                         \
-    "end\n"
-
-#define ECODOC_CA_LUA_MUST_EXIST                                             \
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-
-
-/* ARGV[3] stored password, ARGV[4] now */
-static const char  ecodoc_ca_lua_add[] =
-    ECODOC_CA_LUA_PRELUDE
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'initial', '1', "
-    "'locked', '0', 'failures', '0', 'created', ARGV[4], "
-    "'changed', ARGV[4])\n"
-    "audit('user_added')\n"
-    "return 1\n";
-
-/* ARGV[3] stored password, ARGV[4] now */
-static const char  ecodoc_ca_lua_reset[] =
-    ECODOC_CA_LUA_PRELUDE
-    ECODOC_CA_LUA_MUST_EXIST
-    "redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'initial', '1', "
-    "'locked', '0', 'failures', '0', 'changed', ARGV[4])\n"
-    "redis.call('DEL', KEYS[4])\n"
-    "end_sessions()\n"
-    "audit('password_reset')\n"
-    "return 1\n";
-
-static const char  ecodoc_ca_lua_unlock[] =
-    ECODOC_CA_LUA_PRELUDE
-    ECODOC_CA_LUA_MUST_EXIST
-    "redis.call('HSET', KEYS[1], 'locked', '0', 'failures', '0')\n"
-    "redis.call('DEL', KEYS[4])\n"
-    "audit('unlock')\n"
-    "return 1\n";
-
-/* a binding that names another user is not this user's to remove */
-static const char  ecodoc_ca_lua_delete[] =
-    ECODOC_CA_LUA_PRELUDE
-    ECODOC_CA_LUA_MUST_EXIST
-    "for _, fp in ipairs(redis.call('SMEMBERS', KEYS[5])) do\n"
-    "  local ck = ARGV[2] .. 'cert:' .. fp\n"
-    "  local owner = redis.call('HGET', ck, 'user')\n"
-    "  if not owner or owner == ARGV[1] then redis.call('DEL', ck) end\n"
-    "end\n"
-    "end_sessions()\n"
-    /* and the certificate password: the ID may be given again later */
-    "redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], ARGV[2] .. 'enroll:' .. "
-    "ARGV[1])\n"
-    "audit('user_deleted')\n"
-    "return 1\n";
-
-/* {hash fields, certificates, live sessions}; drops dead session IDs */
-static const char  ecodoc_ca_lua_show[] =
-    "local h = redis.call('HGETALL', KEYS[1])\n"
-    "if #h == 0 then return 0 end\n"
-    "local live = 0\n"
-    "for _, sid in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
-    "  if redis.call('EXISTS', ARGV[2] .. 'sess:' .. sid) == 1 then\n"
-    "    live = live + 1\n"
-    "  else\n"
-    "    redis.call('SREM', KEYS[3], sid)\n"
-    "  end\n"
-    "end\n"
-    "return {h, redis.call('SMEMBERS', KEYS[5]), live}\n";
 
 
 typedef struct {
@@ -138,48 +56,24 @@ ecodoc_ca_user(ecodoc_ca_t *ca, int argc, char **argv)
 }
 
 
-/* runs one of the scripts above for user; the reply is not an error */
-
-static redisReply *
-ecodoc_ca_user_eval(ecodoc_ca_t *ca, const char *script, const char *user,
-    const char *arg3, const char *arg4)
-{
-    char         keys[5][ECODOC_CA_KEY_LEN];
-    const char  *argv[12];
-
-    ecodoc_ca_redis_key(ca, keys[0], "user:", user, "");
-    ecodoc_ca_redis_key(ca, keys[1], "audit", "", "");
-    ecodoc_ca_redis_key(ca, keys[2], "user:", user, ":sessions");
-    ecodoc_ca_redis_key(ca, keys[3], "user:", user, ":pending");
-    ecodoc_ca_redis_key(ca, keys[4], "user:", user, ":certs");
-
-    argv[0] = "EVAL";
-    argv[1] = script;
-    argv[2] = "5";
-    argv[3] = keys[0];
-    argv[4] = keys[1];
-    argv[5] = keys[2];
-    argv[6] = keys[3];
-    argv[7] = keys[4];
-    argv[8] = user;
-    argv[9] = ca->prefix;
-    argv[10] = arg3;
-    argv[11] = arg4;
-
-    return ecodoc_ca_redis_call(ca, ECODOC_CA_REPLY_ANY, 12, argv);
-}
-
-
-/* a changing script: 1 done, 0 no such user (add: exists), -1 reported */
+/*
+ * A changing script of lua/user_*.lua for user, with the stored password
+ * hash or NULL: 1 done, 0 no such user (add: exists), -1 reported.
+ */
 
 static int
 ecodoc_ca_user_change(ecodoc_ca_t *ca, const char *script, const char *user,
-    const char *arg3, const char *arg4)
+    const char *stored)
 {
     int          rc;
     redisReply  *r;
+    const char  *args[2];
 
-    r = ecodoc_ca_user_eval(ca, script, user, arg3, arg4);
+    args[0] = user;
+    args[1] = stored;
+
+    r = ecodoc_ca_redis_script(ca, script, ECODOC_CA_REPLY_ANY, "cli", "",
+                               stored != NULL ? 2 : 1, args);
     if (r == NULL) {
         return -1;
     }
@@ -230,7 +124,7 @@ ecodoc_ca_user_simple(ecodoc_ca_t *ca, int argc, char **argv,
         return ECODOC_CA_USAGE;
     }
 
-    rc = ecodoc_ca_user_change(ca, script, user, "", "");
+    rc = ecodoc_ca_user_change(ca, script, user, NULL);
 
     if (rc < 0) {
         return ECODOC_CA_ERROR;
@@ -324,7 +218,7 @@ ecodoc_ca_user_enroll(ecodoc_ca_t *ca, const char *user,
         ecodoc_ca_number(e->days, 0, 365, &days);
     }
 
-    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) != 0) {
+    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) < 0) {
         ecodoc_ca_error("user %s was added without a certificate password; "
                         "run: ecodoc-ca enroll-code %s", user, user);
         return ECODOC_CA_ERROR;
@@ -352,7 +246,7 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
     const char *script, int existing)
 {
     int                       rc;
-    char                     *user, now[24], stored[ECODOC_PASSWD_LEN],
+    char                     *user, stored[ECODOC_PASSWD_LEN],
                               pw[ECODOC_PASSWD_MAX_INPUT + 2];
     size_t                    len;
     unsigned                  cost;
@@ -415,9 +309,7 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
         return ECODOC_CA_ERROR;
     }
 
-    snprintf(now, sizeof(now), "%lld", (long long) time(NULL));
-
-    rc = ecodoc_ca_user_change(ca, script, user, stored, now);
+    rc = ecodoc_ca_user_change(ca, script, user, stored);
 
     if (rc == 1) {
         printf("user: %s\ninitial password: %s\n", user,
@@ -443,21 +335,21 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
 static int
 ecodoc_ca_user_add(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_ca_lua_add, 0);
+    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_lua_user_add, 0);
 }
 
 
 static int
 ecodoc_ca_user_reset(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_ca_lua_reset, 1);
+    return ecodoc_ca_user_password(ca, argc, argv, ecodoc_lua_user_reset, 1);
 }
 
 
 static int
 ecodoc_ca_user_unlock(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_ca_lua_unlock,
+    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_lua_user_unlock,
                                  "unlocked");
 }
 
@@ -465,7 +357,7 @@ ecodoc_ca_user_unlock(ecodoc_ca_t *ca, int argc, char **argv)
 static int
 ecodoc_ca_user_delete(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_ca_lua_delete,
+    return ecodoc_ca_user_simple(ca, argc, argv, ecodoc_lua_user_delete,
                                  "deleted");
 }
 
@@ -562,7 +454,8 @@ ecodoc_ca_user_show(ecodoc_ca_t *ca, int argc, char **argv)
         return ECODOC_CA_USAGE;
     }
 
-    r = ecodoc_ca_user_eval(ca, ecodoc_ca_lua_show, user, "", "");
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_user_show, ECODOC_CA_REPLY_ANY,
+                               "cli", "", 1, (const char **) &user);
     if (r == NULL) {
         return ECODOC_CA_ERROR;
     }
@@ -696,7 +589,7 @@ ecodoc_ca_user_scan(ecodoc_ca_t *ca, ecodoc_ca_user_names_t *names)
     argv[5] = ECODOC_CA_SCAN_COUNT;
 
     do {
-        r = ecodoc_ca_redis_call(ca, REDIS_REPLY_ARRAY, 6, argv);
+        r = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 6, argv);
         if (r == NULL) {
             return -1;
         }

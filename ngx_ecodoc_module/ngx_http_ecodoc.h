@@ -27,7 +27,7 @@
 #define NGX_HTTP_ECODOC_COOKIE        "__Host-ecodoc"
 
 
-/* the Lua scripts, in the order of ngx_http_ecodoc_scripts[] */
+/* the module's Redis scripts (lua/NAME.lua) */
 
 typedef enum {
     NGX_HTTP_ECODOC_SCRIPT_GATE = 0,
@@ -36,6 +36,32 @@ typedef enum {
     NGX_HTTP_ECODOC_SCRIPT_LOGOUT,
     NGX_HTTP_ECODOC_SCRIPT_N
 } ngx_http_ecodoc_script_e;
+
+
+/*
+ * What the gate or a script decided: the scripts (lua/) answer with these
+ * names, turned into the enum where the reply is read.
+ */
+
+typedef enum {
+    NGX_HTTP_ECODOC_ST_ERROR = 0,         /* no usable answer: fail closed */
+    NGX_HTTP_ECODOC_ST_OK,
+    NGX_HTTP_ECODOC_ST_INITIAL,           /* only the password change */
+    NGX_HTTP_ECODOC_ST_NOCERT,
+    NGX_HTTP_ECODOC_ST_NOSESSION,
+    NGX_HTTP_ECODOC_ST_REVOKED,
+    NGX_HTTP_ECODOC_ST_UNBOUND,           /* not bound to this user ID */
+    NGX_HTTP_ECODOC_ST_NOUSER,            /* no such user (deleted) */
+    NGX_HTTP_ECODOC_ST_LOCKED,
+    NGX_HTTP_ECODOC_ST_CERT_BOUND,        /* sign-up: bound already */
+    NGX_HTTP_ECODOC_ST_USER_BOUND,        /* sign-up: another certificate */
+    NGX_HTTP_ECODOC_ST_SUBJECT,           /* sign-up: not this user's */
+    NGX_HTTP_ECODOC_ST_WRONG_CERT,        /* login: bound to another */
+    NGX_HTTP_ECODOC_ST_BUSY,              /* every check slot is taken */
+    NGX_HTTP_ECODOC_ST_FAILED,            /* a wrong password counted */
+    NGX_HTTP_ECODOC_ST_CHANGED,           /* reset while it was checked */
+    NGX_HTTP_ECODOC_ST_N
+} ngx_http_ecodoc_status_e;
 
 
 /* the pages of ecodoc_pages, by the last segment of the URI */
@@ -211,7 +237,7 @@ struct ngx_http_ecodoc_ctx_s {
     ngx_str_t                    sid;            /* from the cookie, or "" */
     u_char                       sid_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
     ngx_str_t                    user;           /* as the gate found it */
-    ngx_str_t                    status;         /* the gate's verdict */
+    ngx_http_ecodoc_status_e     status;         /* the gate's verdict */
 
     ngx_uint_t                   page;
     ngx_uint_t                   lang;           /* 0 ja, 1 en */
@@ -256,9 +282,6 @@ ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r,
 ngx_int_t ngx_http_ecodoc_gate_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_redis_handler_pt handler);
 
-/* ngx_http_ecodoc_scripts.c */
-extern char *ngx_http_ecodoc_scripts[];
-
 /* ngx_http_ecodoc_redis.c */
 ngx_int_t ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle);
 void ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle);
@@ -270,6 +293,9 @@ ngx_int_t ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
     ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra);
+ngx_int_t ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
+    ngx_http_ecodoc_status_e *status, ngx_str_t *extra, ngx_uint_t nextra);
+extern ngx_str_t  ngx_http_ecodoc_status_names[];
 
 /* ngx_http_ecodoc_cache.c */
 ngx_int_t ngx_http_ecodoc_cache_get(ngx_http_request_t *r,

@@ -499,7 +499,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ecodoc: no verified client certificate");
-        ngx_str_set(&ctx->status, "nocert");
+        ctx->status = NGX_HTTP_ECODOC_ST_NOCERT;
         ctx->done = 1;
         return ngx_http_ecodoc_gate_handler(r);
     }
@@ -511,7 +511,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     if (emcf->cache && ctx->sid.len
         && ngx_http_ecodoc_cache_get(r, ctx) == NGX_OK)
     {
-        ngx_str_set(&ctx->status, "ok");
+        ctx->status = NGX_HTTP_ECODOC_ST_OK;
         ctx->done = 1;
         return NGX_OK;
     }
@@ -530,7 +530,7 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        ngx_str_set(&ctx->status, "error");
+        ctx->status = NGX_HTTP_ECODOC_ST_ERROR;
         ctx->done = 1;
         return ngx_http_ecodoc_gate_handler(r);
     }
@@ -581,7 +581,7 @@ ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r, redisReply *reply)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ecodoc: no usable session record from Redis");
-        ngx_str_set(&ctx->status, "error");
+        ctx->status = NGX_HTTP_ECODOC_ST_ERROR;
         ngx_http_ecodoc_gate_finish(r, ctx);
         return;
     }
@@ -595,10 +595,10 @@ ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r, redisReply *reply)
 
     if (rc == NGX_OK) {
         if (initial) {
-            ngx_str_set(&ctx->status, "initial");
+            ctx->status = NGX_HTTP_ECODOC_ST_INITIAL;
 
         } else {
-            ngx_str_set(&ctx->status, "ok");
+            ctx->status = NGX_HTTP_ECODOC_ST_OK;
         }
 
         ngx_http_ecodoc_gate_finish(r, ctx);
@@ -612,7 +612,7 @@ ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r, redisReply *reply)
         || ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_gate_done)
            != NGX_OK)
     {
-        ngx_str_set(&ctx->status, "error");
+        ctx->status = NGX_HTTP_ECODOC_ST_ERROR;
         ngx_http_ecodoc_gate_finish(r, ctx);
     }
 }
@@ -629,15 +629,15 @@ ngx_http_ecodoc_gate_done(ngx_http_request_t *r, redisReply *reply)
 
     /* a verdict that lets a request on must name its user */
 
-    if (ngx_http_ecodoc_reply_status(r->pool, reply, &ctx->status,
-                                     &ctx->user, 1)
+    if (ngx_http_ecodoc_reply_verdict(r->pool, reply, &ctx->status,
+                                      &ctx->user, 1)
         != NGX_OK
-        || (ctx->status.data[0] == 'o'
+        || (ctx->status == NGX_HTTP_ECODOC_ST_OK
             && ngx_http_ecodoc_user_ok(&ctx->user) != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ecodoc: no usable verdict from Redis");
-        ngx_str_set(&ctx->status, "error");
+        ctx->status = NGX_HTTP_ECODOC_ST_ERROR;
         ngx_str_null(&ctx->user);
     }
 
@@ -657,7 +657,7 @@ ngx_http_ecodoc_gate_finish(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    if (emcf->cache && ngx_strcmp(ctx->status.data, "ok") == 0) {
+    if (emcf->cache && ctx->status == NGX_HTTP_ECODOC_ST_OK) {
         ngx_http_ecodoc_cache_put(r, ctx);
     }
 
@@ -674,9 +674,10 @@ ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
     ngx_http_ecodoc_loc_conf_t  *elcf;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ecodoc gate: %V \"%V\"", &ctx->status, &ctx->user);
+                   "ecodoc gate: %V \"%V\"",
+                   &ngx_http_ecodoc_status_names[ctx->status], &ctx->user);
 
-    if (ngx_strcmp(ctx->status.data, "ok") == 0) {
+    if (ctx->status == NGX_HTTP_ECODOC_ST_OK) {
         return NGX_DECLINED;      /* let it through */
     }
 
@@ -691,43 +692,50 @@ ngx_http_ecodoc_gate_verdict(ngx_http_request_t *r,
     }
 
     ngx_memcpy(to.data, elcf->pages_uri.data, elcf->pages_uri.len);
+    status = NGX_HTTP_FORBIDDEN;
 
-    if (ngx_strcmp(ctx->status.data, "unbound") == 0) {
+    switch (ctx->status) {
+
+    case NGX_HTTP_ECODOC_ST_UNBOUND:
+    case NGX_HTTP_ECODOC_ST_NOUSER:
         to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "signup", 6)
                  - to.data;
         msg = NGX_HTTP_ECODOC_MSG_NOT_SIGNED_UP;
-        status = NGX_HTTP_FORBIDDEN;
+        break;
 
-    } else if (ngx_strcmp(ctx->status.data, "nosession") == 0) {
+    case NGX_HTTP_ECODOC_ST_NOSESSION:
         to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "login", 5)
                  - to.data;
         args = r->unparsed_uri;
         msg = NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED;
         status = NGX_HTTP_UNAUTHORIZED;
+        break;
 
-    } else if (ngx_strcmp(ctx->status.data, "initial") == 0) {
+    case NGX_HTTP_ECODOC_ST_INITIAL:
         to.len = ngx_cpymem(to.data + elcf->pages_uri.len, "password", 8)
                  - to.data;
         msg = NGX_HTTP_ECODOC_MSG_CHANGE_REQUIRED;
-        status = NGX_HTTP_FORBIDDEN;
+        break;
 
-    } else {
+    case NGX_HTTP_ECODOC_ST_LOCKED:
         browser = 0;
-        status = NGX_HTTP_FORBIDDEN;
+        msg = NGX_HTTP_ECODOC_MSG_LOCKED;
+        break;
 
-        if (ngx_strcmp(ctx->status.data, "locked") == 0) {
-            msg = NGX_HTTP_ECODOC_MSG_LOCKED;
+    case NGX_HTTP_ECODOC_ST_REVOKED:
+        browser = 0;
+        msg = NGX_HTTP_ECODOC_MSG_REVOKED;
+        break;
 
-        } else if (ngx_strcmp(ctx->status.data, "revoked") == 0) {
-            msg = NGX_HTTP_ECODOC_MSG_REVOKED;
+    case NGX_HTTP_ECODOC_ST_NOCERT:
+        browser = 0;
+        msg = NGX_HTTP_ECODOC_MSG_NO_CERT;
+        break;
 
-        } else if (ngx_strcmp(ctx->status.data, "nocert") == 0) {
-            msg = NGX_HTTP_ECODOC_MSG_NO_CERT;
-
-        } else {
-            msg = NGX_HTTP_ECODOC_MSG_UNAVAILABLE;
-            status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
+    default:
+        browser = 0;
+        msg = NGX_HTTP_ECODOC_MSG_UNAVAILABLE;
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     if (browser) {
@@ -748,7 +756,7 @@ ngx_http_ecodoc_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
     if (ctx == NULL || !ctx->done
-        || ngx_strcmp(ctx->status.data, "ok") != 0)
+        || ctx->status != NGX_HTTP_ECODOC_ST_OK)
     {
         v->not_found = 1;
         return NGX_OK;

@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_ecodoc.h"
+#include "ecodoc_lua.h"
 
 
 #define NGX_HTTP_ECODOC_BACKOFF_MIN   100
@@ -71,6 +72,38 @@ static void ngx_http_ecodoc_redis_cleanup(void *data);
 
 
 static ngx_http_ecodoc_redis_t  ngx_http_ecodoc_redis;
+
+
+/* the scripts' verdicts, by ngx_http_ecodoc_status_e */
+
+ngx_str_t  ngx_http_ecodoc_status_names[] = {
+    ngx_string("error"),
+    ngx_string("ok"),
+    ngx_string("initial"),
+    ngx_string("nocert"),
+    ngx_string("nosession"),
+    ngx_string("revoked"),
+    ngx_string("unbound"),
+    ngx_string("nouser"),
+    ngx_string("locked"),
+    ngx_string("cert_bound"),
+    ngx_string("user_bound"),
+    ngx_string("subject"),
+    ngx_string("wrong_cert"),
+    ngx_string("busy"),
+    ngx_string("failed"),
+    ngx_string("changed")
+};
+
+
+/* lua/NAME.lua, by ngx_http_ecodoc_script_e */
+
+static const char  *ngx_http_ecodoc_scripts[] = {
+    ecodoc_lua_gate,
+    ecodoc_lua_reserve,
+    ecodoc_lua_finish,
+    ecodoc_lua_logout
+};
 
 
 ngx_int_t
@@ -339,6 +372,41 @@ ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx)
     if (ctx->redis_timer.timer_set) {
         ngx_del_timer(&ctx->redis_timer);
     }
+}
+
+
+/*
+ * A script's reply is an array of strings, the first being the verdict:
+ * its enum; up to nextra further strings are copied to the request pool.
+ * A verdict no script gives is an error.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
+    ngx_http_ecodoc_status_e *status, ngx_str_t *extra, ngx_uint_t nextra)
+{
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    *status = NGX_HTTP_ECODOC_ST_ERROR;
+
+    if (ngx_http_ecodoc_reply_status(pool, reply, &name, extra, nextra)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ECODOC_ST_N; i++) {
+        if (name.len == ngx_http_ecodoc_status_names[i].len
+            && ngx_strncmp(name.data, ngx_http_ecodoc_status_names[i].data,
+                           name.len) == 0)
+        {
+            *status = i;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
 }
 
 

@@ -75,9 +75,9 @@ my $r = $get->(cookie => $a->{cookie}, cert => 'bob');
 is($r->{status}, 303, "alice's cookie with bob's certificate: to the login");
 cmp_ok($t->redis_cmd('TTL', $skey), '>', 1700,
     '... after its GETEX renewed her idle timeout (docs/behaviour.md)');
-ok(grep({ $_->{event} eq 'session_refused' && $_->{user} eq 'alice' }
-        $t->audit(after => $last)),
-    '... audited as session_refused');
+ok(grep({ $_->{event} eq 'session_refused' && $_->{user} eq 'alice'
+          && $_->{who} eq $t->fingerprint('bob') } $t->refusals),
+    '... counted as session_refused (of bob\'s certificate)');
 is($get->(cookie => $a->{cookie})->{status}, 200,
     '... and alice keeps her session');
 

@@ -444,6 +444,26 @@ sub audit {
     return map { { id => $_->[0], @{ $_->[1] } } } @$r;
 }
 
+# the refusals counted per minute (lua/lib.lua): a list of
+# { minute, who, event, count, addr, user, detail }, oldest first
+sub refusals {
+    my ($self) = @_;
+    my @out;
+    for my $m (@{ $self->redis_cmd('ZRANGE', $self->rkey('refused'), 0, -1)
+                  || [] }) {
+        my %h = @{ $self->redis_cmd('HGETALL', $self->rkey("refused:$m"))
+                   || [] };
+        for my $f (sort grep { !/ last\z/ } keys %h) {
+            my ($who, $ev) = split / /, $f, 2;
+            my ($addr, $user, $detail) = split / /, $h{"$f last"} // '', 3;
+            push @out, { minute => $m, who => $who, event => $ev,
+                count => $h{$f}, addr => $addr, user => $user,
+                detail => $detail };
+        }
+    }
+    return @out;
+}
+
 sub audit_last_id {
     my ($self) = @_;
     my $r = $self->redis_cmd('XREVRANGE', $self->rkey('audit'), '+', '-',

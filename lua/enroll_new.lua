@@ -1,0 +1,16 @@
+-- enroll_new.lua: a new certificate password (認証情報パスワード) for one
+-- issuance, replacing any earlier one of the user.
+-- ARGV[4] user ID U, ARGV[5] stored hash, ARGV[6] days it is good for,
+-- ARGV[7] its random ID.
+-- Reply: the unix time it expires, or 0 when there is no such user.
+
+local u = ARGV[4]
+local ek = P .. 'enroll:' .. u
+if redis.call('EXISTS', P .. 'user:' .. u) == 0 then return 0 end
+local expires = now + tonumber(ARGV[6]) * 86400
+redis.call('DEL', ek)
+redis.call('HSET', ek, 'pw', ARGV[5], 'expires', expires, 'tries', '0',
+           'id', ARGV[7], 'used', '0', 'created', now)
+redis.call('EXPIREAT', ek, expires + 86400 * 30)
+audit('enroll_code', u, 'expires ' .. expires)
+return expires

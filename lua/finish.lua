@@ -1,0 +1,76 @@
+-- finish.lua: a password check is through; records its result and, for a
+-- right password, grants what was asked, after checking again, in this
+-- same atomic step, everything that would deny it now: revoked, unbound,
+-- deleted, locked, the password reset or changed since the check began.
+-- ARGV[4] mode signup|login|password, ARGV[5] user ID U, ARGV[6] max
+-- failures, ARGV[7] reservation ID, ARGV[8] the password was right '1',
+-- wrong '0', not checked 'e', ARGV[9] new session ID, ARGV[10] idle
+-- timeout, ARGV[11] new password hash (password), ARGV[12] the session
+-- presented ('' if none), ARGV[13] the hash that was checked, ARGV[14]
+-- session lifetime.
+-- Reply: {'ok', initial '1'|'0'} (signup: {'ok', '1'}, no session made);
+-- {'failed'} a wrong password counted; {'locked'}; {'changed'} the hash
+-- was replaced meanwhile; {'error'}; or {V}: checked()'s verdicts,
+-- nosession.
+
+local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local uk = P .. 'user:' .. u
+
+redis.call('ZREM', uk .. ':pending', ARGV[7])
+if ARGV[8] == 'e' then return {'error'} end
+
+-- reset, changed or deleted meanwhile: this check no longer means anything
+if redis.call('HGET', uk, 'pw') ~= ARGV[13] then return {'changed'} end
+
+if ARGV[8] ~= '1' then
+  local f = redis.call('HINCRBY', uk, 'failures', 1)
+  audit(mode .. '_failed', u, 'consecutive failures: ' .. f)
+  if f < max then return {'failed'} end
+  if redis.call('HGET', uk, 'locked') == '0' then
+    redis.call('HSET', uk, 'locked', '1')
+    end_sessions(u)
+    audit('lock', u, 'after ' .. f .. ' wrong passwords')
+  end
+  return {'locked'}
+end
+
+local why = checked(mode, u)
+if why then
+  refuse(mode .. '_refused', u, why .. ' while the password was checked')
+  return {why}
+end
+if mode == 'password'
+   and not session(ARGV[12], u, tonumber(ARGV[14])) then
+  return {'nosession'}
+end
+
+redis.call('HSET', uk, 'failures', '0')
+
+if mode == 'signup' then
+  redis.call('HSET', P .. 'cert:' .. fp, 'user', u, 'bound', now)
+  redis.call('SADD', uk .. ':certs', fp)
+  audit('signup', u, '')
+  return {'ok', '1'}
+end
+
+local initial = redis.call('HGET', uk, 'initial') == '0' and '0' or '1'
+if mode == 'password' then
+  redis.call('HSET', uk, 'pw', ARGV[11], 'initial', '0', 'changed', now)
+  end_sessions(u)
+  initial = '0'
+  audit('password_changed', u, '')
+else
+  audit('login', u, '')
+end
+
+if ARGV[12] ~= '' then drop_session(ARGV[12]) end
+local set = uk .. ':sessions'
+for _, sid in ipairs(redis.call('SMEMBERS', set)) do
+  if redis.call('EXISTS', P .. 'sess:' .. sid) == 0 then
+    redis.call('SREM', set, sid)
+  end
+end
+redis.call('SET', P .. 'sess:' .. ARGV[9],
+           fp .. ' ' .. now .. ' ' .. initial .. ' ' .. u, 'EX', ARGV[10])
+redis.call('SADD', set, ARGV[9])
+return {'ok', initial}

@@ -1,0 +1,127 @@
+-- lib.lua: what every script shares; scripts/lua2c puts it before each.
+--
+-- Every script takes no KEYS (its keys are made from the prefix) and
+--   ARGV[1] key prefix P, ARGV[2] client address ('cli' for the command
+--   line), ARGV[3] certificate fingerprint FP ('' when none);
+-- its own arguments follow from ARGV[4].  Time is Redis' own, in every
+-- script of both programs, so that hosts with other clocks agree.
+-- The data model is docs/redis-schema.md.
+
+local P, addr, fp = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(redis.call('TIME')[1])
+
+-- Security events go to P audit, trimmed only by age (400 days): no number
+-- of events can push an earlier one out before its time.
+local AUDIT_KEEP = 400 * 86400
+
+local function audit(ev, u, detail, cert)
+  redis.call('XADD', P .. 'audit', 'MINID', '~',
+             tostring((now - AUDIT_KEEP) * 1000), '*',
+             'event', ev, 'user', u or '', 'fp', cert or fp, 'addr', addr,
+             'detail', detail or '')
+end
+
+-- Refusals are counted, not recorded one by one: one hash a minute,
+-- P refused:MINUTE (MINUTE the unix time it starts), field "WHO EVENT" the
+-- count and "WHO EVENT last" the last "ADDR USER DETAIL", WHO the
+-- certificate (or the address without one); the sorted set P refused
+-- indexes the minutes.  Kept 7 days: a flood of refusals costs a counter,
+-- never a record of the audit.
+local REFUSED_KEEP = 7 * 86400
+
+local function refuse(ev, u, detail)
+  local minute = now - now % 60
+  local k = P .. 'refused:' .. minute
+  local f = (fp ~= '' and fp or addr) .. ' ' .. ev
+  if redis.call('HINCRBY', k, f, 1) == 1
+     and redis.call('EXPIRE', k, REFUSED_KEEP, 'NX') == 1 then
+    redis.call('ZADD', P .. 'refused', minute, minute)
+    redis.call('ZREMRANGEBYSCORE', P .. 'refused', '-inf',
+               minute - REFUSED_KEEP)
+  end
+  redis.call('HSET', k, f .. ' last',
+             addr .. ' ' .. (u or '') .. ' ' .. (detail or ''))
+end
+
+-- every session of user u ends
+local function end_sessions(u)
+  local set = P .. 'user:' .. u .. ':sessions'
+  for _, sid in ipairs(redis.call('SMEMBERS', set)) do
+    redis.call('DEL', P .. 'sess:' .. sid)
+  end
+  redis.call('DEL', set)
+end
+
+-- a session is the string "FP CREATED INITIAL USER" (redis-schema.md)
+local function session_of(sid)
+  local v = redis.call('GET', P .. 'sess:' .. sid)
+  if not v then return nil end
+  local f, c, i, u = string.match(v, '^(%x+) (%d+) ([01]) (.+)$')
+  return u, f, tonumber(c), i
+end
+
+local function drop_session(sid)
+  local u = session_of(sid)
+  redis.call('DEL', P .. 'sess:' .. sid)
+  if u then redis.call('SREM', P .. 'user:' .. u .. ':sessions', sid) end
+end
+
+-- the session's key when sid is alive for user u and this certificate
+local function session(sid, u, lifetime)
+  if sid == '' then return nil end
+  local su, sfp, created = session_of(sid)
+  if not su then return nil end
+  if su ~= u or sfp ~= fp then
+    refuse('session_refused', su, 'cookie presented with another certificate')
+    return nil
+  end
+  if now - created > lifetime then
+    drop_session(sid)
+    return nil
+  end
+  return P .. 'sess:' .. sid
+end
+
+-- Why this certificate may not act as user u now, or nil when it may:
+-- 'revoked', 'unbound' (bound to another user or to none), 'nouser'
+-- (deleted), 'locked'.  Every script that grants or extends access asks
+-- it in the same atomic step that grants.  (A page asking for user u
+-- calls a certificate bound elsewhere 'wrong_cert': see checked().)
+local function denied(u)
+  if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then
+    return 'revoked'
+  end
+  if redis.call('HGET', P .. 'cert:' .. fp, 'user') ~= u then
+    return 'unbound'
+  end
+  local locked = redis.call('HGET', P .. 'user:' .. u, 'locked')
+  if not locked then return 'nouser' end
+  if locked ~= '0' then return 'locked' end
+  return nil
+end
+
+-- The same for a sign-up of this certificate as user u: the certificate
+-- must be unbound and unrevoked, the user there, unlocked and unbound.
+local function signup_denied(u)
+  if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then
+    return 'revoked'
+  end
+  if redis.call('EXISTS', P .. 'cert:' .. fp) == 1 then
+    return 'cert_bound'
+  end
+  local locked = redis.call('HGET', P .. 'user:' .. u, 'locked')
+  if not locked then return 'nouser' end
+  if redis.call('SCARD', P .. 'user:' .. u .. ':certs') > 0 then
+    return 'user_bound'
+  end
+  if locked ~= '0' then return 'locked' end
+  return nil
+end
+
+-- denied() or signup_denied() for a page's mode: signup, login, password
+local function checked(mode, u)
+  if mode == 'signup' then return signup_denied(u) end
+  local why = denied(u)
+  if why == 'unbound' then return 'wrong_cert' end
+  return why
+end

@@ -1,0 +1,37 @@
+-- reserve.lua: before a password is checked (sign-up, login, password
+-- change), one of the user's max_failures slots is reserved for it, so
+-- that no more than max_failures wrong passwords are ever checked between
+-- unlocks however many arrive at once (docs/redis-schema.md).
+-- ARGV[4] mode signup|login|password, ARGV[5] user ID U, ARGV[6] max
+-- failures, ARGV[7] reservation ID, ARGV[8] '1' when the certificate's
+-- subject names U, ARGV[9] session ID (password), ARGV[10] session lifetime.
+-- Reply: {'ok', stored hash, initial '1'|'0'}; {'busy'} while the slots
+-- are taken by checks in flight; or {V}: revoked, cert_bound, user_bound,
+-- subject, wrong_cert, nouser, nosession, locked.
+
+local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local uk = P .. 'user:' .. u
+local RESERVATION_TTL = 120
+
+local why = checked(mode, u)
+if not why and mode == 'signup' and ARGV[8] ~= '1' then why = 'subject' end
+if why == 'locked' then return {'locked'} end
+if why then
+  refuse(mode .. '_refused', u, why)
+  return {why}
+end
+
+if mode == 'password' and not session(ARGV[9], u, tonumber(ARGV[10])) then
+  return {'nosession'}
+end
+
+local rec = redis.call('HMGET', uk, 'pw', 'failures', 'initial')
+local f = tonumber(rec[2]) or max
+if f >= max then return {'locked'} end
+
+local pk = uk .. ':pending'
+redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - RESERVATION_TTL)
+if f + redis.call('ZCARD', pk) >= max then return {'busy'} end
+redis.call('ZADD', pk, now, ARGV[7])
+redis.call('EXPIRE', pk, 2 * RESERVATION_TTL)
+return {'ok', rec[1], rec[3] or '1'}
