@@ -257,7 +257,7 @@ ecodoc_ca_step3_issue(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
     }
 
     x = ecodoc_ca_sign(pg->site->ca, pg->site->pki, s->user, key,
-                       pg->site->days, pg->addr);
+                       pg->site->days, pg->addr, s->sid);
 
     if (x == NULL) {
         ecodoc_ca_http_log("issuance for %s failed: %s", s->user,
