@@ -43,6 +43,13 @@ ngx_http_ecodoc_form_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_BAD_REQUEST;
     }
 
+    /*
+     * A body may come in several buffers, and a chunked one (or one of
+     * HTTP/2 without a length) ends with an empty buffer that is in
+     * neither memory nor a file: only the bytes in memory count.  A body
+     * that nginx wrote to a file is not read back.
+     */
+
     len = 0;
 
     for (cl = r->request_body ? r->request_body->bufs : NULL;
@@ -51,11 +58,12 @@ ngx_http_ecodoc_form_body(ngx_http_request_t *r, ngx_str_t *body)
     {
         b = cl->buf;
 
-        if (b->in_file || !ngx_buf_in_memory(b)) {
+        if (ngx_buf_in_memory(b)) {
+            len += b->last - b->pos;
+
+        } else if (b->in_file && b->file_last > b->file_pos) {
             return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         }
-
-        len += b->last - b->pos;
     }
 
     if (len > NGX_HTTP_ECODOC_FORM_MAX) {
@@ -74,7 +82,9 @@ ngx_http_ecodoc_form_body(ngx_http_request_t *r, ngx_str_t *body)
          cl;
          cl = cl->next)
     {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (ngx_buf_in_memory(cl->buf)) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;
