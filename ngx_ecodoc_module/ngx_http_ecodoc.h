@@ -253,18 +253,22 @@ struct ngx_http_ecodoc_ctx_s {
 
     /* a password check in progress */
     ngx_str_t                    stored;
-    ngx_str_t                    initial;
     u_char                       resid[NGX_HTTP_ECODOC_RESID_LEN];
     u_char                       token[NGX_HTTP_ECODOC_TOKEN_LEN];
     u_char                       new_sid[NGX_HTTP_ECODOC_SID_LEN];
     char                         new_hash[ECODOC_PASSWD_LEN];
     ngx_int_t                    verified;       /* 1, 0, or -1 error */
     ngx_uint_t                   tries;
+    ngx_msec_t                   wait_start;
 
     ngx_event_t                  redis_timer;
     void                        *redis_cmd;
     ngx_event_t                  retry;
+    ngx_queue_t                  slot_queue;     /* waiting for a slot */
 
+    unsigned                     initial:1;      /* the initial password */
+    unsigned                     queued:1;       /* in slot_queue */
+    unsigned                     holds_slot:1;   /* a reservation */
     unsigned                     subject_differs:1;
     unsigned                     waiting:1;
     unsigned                     done:1;
@@ -291,8 +295,6 @@ ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 ngx_int_t ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_http_ecodoc_redis_handler_pt handler);
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
-ngx_int_t ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
-    ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra);
 ngx_int_t ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
     ngx_http_ecodoc_status_e *status, ngx_str_t *extra, ngx_uint_t nextra);
 extern ngx_str_t  ngx_http_ecodoc_status_names[];
@@ -331,6 +333,7 @@ char *ngx_http_ecodoc_password_rule(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_ecodoc_pages.c */
 extern ngx_http_ecodoc_page_t  ngx_http_ecodoc_page_table[];
 ngx_int_t ngx_http_ecodoc_pages_handler(ngx_http_request_t *r);
+void ngx_http_ecodoc_slot_leave(ngx_http_ecodoc_ctx_t *ctx);
 
 /* ngx_http_ecodoc_texts.c */
 const char *ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text);

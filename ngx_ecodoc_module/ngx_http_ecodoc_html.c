@@ -92,10 +92,7 @@ ngx_http_ecodoc_form_page(ngx_http_request_t *r,
     title = page->title;
     intro = page->intro;
 
-    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD
-        && ctx->initial.len && ctx->initial.data[0] != 'o'
-        && ctx->initial.data[0] != '0')
-    {
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD && ctx->initial) {
         title = NGX_HTTP_ECODOC_T_PASSWORD_INITIAL;
         intro = NGX_HTTP_ECODOC_MSG_PW_INITIAL_INTRO;
     }

@@ -366,10 +366,7 @@ ngx_http_ecodoc_ctx_cleanup(void *data)
     ngx_http_ecodoc_ctx_t  *ctx = data;
 
     ngx_http_ecodoc_redis_cancel(ctx);
-
-    if (ctx->retry.timer_set) {
-        ngx_del_timer(&ctx->retry);
-    }
+    ngx_http_ecodoc_slot_leave(ctx);
 }
 
 

@@ -10,8 +10,19 @@
 #include "ngx_http_ecodoc.h"
 
 
-#define NGX_HTTP_ECODOC_RETRY_MSEC   50
-#define NGX_HTTP_ECODOC_RETRY_MAX    60
+/*
+ * While every slot of a user's password checks is taken, a request waits:
+ * woken when a check of that user ends in this worker.  Slots held by
+ * other workers (or nginx hosts) end unseen: while this worker holds none,
+ * a waiter also tries again after 100, 200, 400, 800, then every 1000 ms,
+ * and every 2000 ms while it does, plus up to half again at random so
+ * that waiters spread; it gives up after 30 s.
+ */
+#define NGX_HTTP_ECODOC_RETRY_MSEC   100
+#define NGX_HTTP_ECODOC_RETRY_SHIFT  3
+#define NGX_HTTP_ECODOC_RETRY_CAP    1000
+#define NGX_HTTP_ECODOC_RETRY_HELD   2000
+#define NGX_HTTP_ECODOC_WAIT_MAX     30000
 
 
 /* the scripts' name of a page's password check, by ngx_http_ecodoc_page_e */
@@ -22,6 +33,15 @@ static ngx_str_t  ngx_http_ecodoc_modes[] = {
     ngx_string("login"),
     ngx_string("password")
 };
+
+
+/* this worker's requests waiting for a slot, oldest first */
+
+static ngx_queue_t  ngx_http_ecodoc_slot_waiting;
+
+/* the slots this worker's password checks hold now */
+
+static ngx_uint_t   ngx_http_ecodoc_slots_held;
 
 
 static ngx_http_ecodoc_field_t  ngx_http_ecodoc_signup_fields[] = {
@@ -92,6 +112,13 @@ static ngx_int_t ngx_http_ecodoc_reserve(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_reserve_done(ngx_http_request_t *r,
     redisReply *reply);
+static void ngx_http_ecodoc_slot_wait(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
+static void ngx_http_ecodoc_slot_release(ngx_http_ecodoc_ctx_t *ctx);
+static void ngx_http_ecodoc_slot_unqueue(ngx_http_ecodoc_ctx_t *ctx);
+static ngx_http_ecodoc_ctx_t *ngx_http_ecodoc_slot_waiter(
+    ngx_http_ecodoc_ctx_t *ctx);
+static ngx_str_t *ngx_http_ecodoc_check_user(ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_retry(ngx_event_t *ev);
 static void ngx_http_ecodoc_checked(ngx_http_request_t *r);
 static void ngx_http_ecodoc_finish_done(ngx_http_request_t *r,
@@ -101,7 +128,7 @@ static void ngx_http_ecodoc_logout_done(ngx_http_request_t *r,
 static void ngx_http_ecodoc_session_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_ecodoc_refusal(ngx_http_request_t *r,
-    ngx_http_ecodoc_ctx_t *ctx, ngx_str_t *status);
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_status_e status);
 
 
 ngx_int_t
@@ -254,23 +281,20 @@ ngx_http_ecodoc_page_of(ngx_http_request_t *r)
 static void
 ngx_http_ecodoc_session_done(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_int_t               rc;
-    ngx_str_t               status, user;
-    ngx_http_ecodoc_ctx_t  *ctx;
+    ngx_int_t                 rc;
+    ngx_str_t                 user;
+    ngx_http_ecodoc_ctx_t    *ctx;
+    ngx_http_ecodoc_status_e  status;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_reply_status(r->pool, reply, &status, &user, 1)
-        != NGX_OK)
-    {
-        ngx_str_set(&status, "error");
-    }
+    (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &user, 1);
 
-    if (ngx_strcmp(status.data, "ok") == 0
-        || ngx_strcmp(status.data, "initial") == 0)
+    if (status == NGX_HTTP_ECODOC_ST_OK
+        || status == NGX_HTTP_ECODOC_ST_INITIAL)
     {
         ctx->user = user;
-        ctx->initial = status;
+        ctx->initial = (status == NGX_HTTP_ECODOC_ST_INITIAL);
 
         if (r->method == NGX_HTTP_POST) {
             rc = ngx_http_ecodoc_password_change(r, ctx);
@@ -284,7 +308,7 @@ ngx_http_ecodoc_session_done(ngx_http_request_t *r, redisReply *reply)
         }
 
     } else {
-        rc = ngx_http_ecodoc_refusal(r, ctx, &status);
+        rc = ngx_http_ecodoc_refusal(r, ctx, status);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -473,6 +497,16 @@ ngx_http_ecodoc_subject_is(ngx_http_request_t *r, ngx_str_t *user)
 }
 
 
+/* whose password is checked: the session's user on the password page */
+
+static ngx_str_t *
+ngx_http_ecodoc_check_user(ngx_http_ecodoc_ctx_t *ctx)
+{
+    return (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD) ? &ctx->user
+                                                        : &ctx->f_user;
+}
+
+
 /* reserves a password check in Redis; waits and retries while it is busy */
 
 static ngx_int_t
@@ -481,11 +515,22 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     ngx_str_t                    args[7];
     ngx_http_ecodoc_main_conf_t *emcf;
 
+    /*
+     * others of this worker already wait for a slot of this user: so does
+     * this one, behind them, without asking Redis again
+     */
+
+    if (ctx->tries == 0 && ngx_http_ecodoc_slot_waiter(ctx) != NULL) {
+        ctx->tries = 1;
+        ctx->wait_start = ngx_current_msec;
+        ngx_http_ecodoc_slot_wait(r, ctx);
+        return NGX_DONE;
+    }
+
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
     args[0] = ngx_http_ecodoc_modes[ctx->page];
-    args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
-                                                         : ctx->f_user;
+    args[1] = *ngx_http_ecodoc_check_user(ctx);
     args[2] = emcf->max_failures_arg;
     args[3].data = ctx->resid;
     args[3].len = NGX_HTTP_ECODOC_RESID_LEN;
@@ -513,21 +558,21 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 static void
 ngx_http_ecodoc_reserve_done(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_int_t               rc;
-    ngx_str_t               status, extra[2];
-    ngx_http_ecodoc_ctx_t  *ctx;
+    ngx_int_t                 rc;
+    ngx_str_t                 extra[2];
+    ngx_http_ecodoc_ctx_t    *ctx;
+    ngx_http_ecodoc_status_e  status;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_reply_status(r->pool, reply, &status, extra, 2)
-        != NGX_OK)
-    {
-        ngx_str_set(&status, "error");
-    }
+    (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, extra, 2);
 
-    if (ngx_strcmp(status.data, "ok") == 0) {
+    if (status == NGX_HTTP_ECODOC_ST_OK) {
+        ctx->holds_slot = 1;
+        ngx_http_ecodoc_slots_held++;
+
         ctx->stored = extra[0];
-        ctx->initial = extra[1];
+        ctx->initial = !(extra[1].len == 1 && extra[1].data[0] == '0');
 
         if (ctx->stored.len
             && ngx_http_ecodoc_password_check(r, ctx, ngx_http_ecodoc_checked)
@@ -547,19 +592,144 @@ ngx_http_ecodoc_reserve_done(ngx_http_request_t *r, redisReply *reply)
         return;
     }
 
-    if (ngx_strcmp(status.data, "busy") == 0
-        && ctx->tries++ < NGX_HTTP_ECODOC_RETRY_MAX)
+    if (ctx->tries++ == 0) {
+        ctx->wait_start = ngx_current_msec;
+    }
+
+    if (status == NGX_HTTP_ECODOC_ST_BUSY
+        && ngx_current_msec - ctx->wait_start < NGX_HTTP_ECODOC_WAIT_MAX)
     {
-        ctx->retry.handler = ngx_http_ecodoc_retry;
-        ctx->retry.data = r;
-        ctx->retry.log = r->connection->log;
-        ngx_add_timer(&ctx->retry, NGX_HTTP_ECODOC_RETRY_MSEC);
+        ngx_http_ecodoc_slot_wait(r, ctx);
         return;
     }
 
-    rc = ngx_http_ecodoc_refusal(r, ctx, &status);
+    rc = ngx_http_ecodoc_refusal(r, ctx, status);
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_ecodoc_slot_wait(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_msec_t  delay;
+
+    if (ngx_http_ecodoc_slot_waiting.next == NULL) {
+        ngx_queue_init(&ngx_http_ecodoc_slot_waiting);
+    }
+
+    if (ngx_http_ecodoc_slots_held) {
+        delay = NGX_HTTP_ECODOC_RETRY_HELD;
+
+    } else {
+        delay = NGX_HTTP_ECODOC_RETRY_MSEC
+                << ngx_min(ctx->tries - 1, NGX_HTTP_ECODOC_RETRY_SHIFT);
+        delay = ngx_min(delay, NGX_HTTP_ECODOC_RETRY_CAP);
+    }
+
+    delay += (ngx_msec_t) ngx_random() % (delay / 2 + 1);
+
+    ngx_queue_insert_tail(&ngx_http_ecodoc_slot_waiting, &ctx->slot_queue);
+    ctx->queued = 1;
+
+    ctx->retry.handler = ngx_http_ecodoc_retry;
+    ctx->retry.data = r;
+    ctx->retry.log = r->connection->log;
+    ngx_add_timer(&ctx->retry, delay);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ecodoc: waiting for a password check slot, try %ui, "
+                   "%M ms at most", ctx->tries, delay);
+}
+
+
+/*
+ * The request is through with slots (its pool goes): no longer waiting,
+ * out of the queue, its timer and wake-up gone, its slot given back
+ */
+
+void
+ngx_http_ecodoc_slot_leave(ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_http_ecodoc_slot_release(ctx);
+    ngx_http_ecodoc_slot_unqueue(ctx);
+}
+
+
+static void
+ngx_http_ecodoc_slot_unqueue(ngx_http_ecodoc_ctx_t *ctx)
+{
+    if (ctx->queued) {
+        ngx_queue_remove(&ctx->slot_queue);
+        ctx->queued = 0;
+    }
+
+    if (ctx->retry.timer_set) {
+        ngx_del_timer(&ctx->retry);
+    }
+
+    if (ctx->retry.posted) {
+        ngx_delete_posted_event(&ctx->retry);
+    }
+}
+
+
+/*
+ * The check of ctx is through (finished in Redis, or never to be): the
+ * first request of this worker waiting for a slot of the same user goes
+ */
+
+static void
+ngx_http_ecodoc_slot_release(ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_http_ecodoc_ctx_t  *w;
+
+    if (!ctx->holds_slot) {
+        return;
+    }
+
+    ctx->holds_slot = 0;
+    ngx_http_ecodoc_slots_held--;
+
+    w = ngx_http_ecodoc_slot_waiter(ctx);
+
+    if (w) {
+        ngx_http_ecodoc_slot_unqueue(w);
+        ngx_post_event(&w->retry, &ngx_posted_events);
+    }
+}
+
+
+/* the first request of this worker waiting for a slot of ctx's user */
+
+static ngx_http_ecodoc_ctx_t *
+ngx_http_ecodoc_slot_waiter(ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_str_t              *user, *u;
+    ngx_queue_t            *q;
+    ngx_http_ecodoc_ctx_t  *w;
+
+    if (ngx_http_ecodoc_slot_waiting.next == NULL) {
+        return NULL;
+    }
+
+    user = ngx_http_ecodoc_check_user(ctx);
+
+    for (q = ngx_queue_head(&ngx_http_ecodoc_slot_waiting);
+         q != ngx_queue_sentinel(&ngx_http_ecodoc_slot_waiting);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_ecodoc_ctx_t, slot_queue);
+        u = ngx_http_ecodoc_check_user(w);
+
+        if (u->len == user->len
+            && ngx_strncmp(u->data, user->data, user->len) == 0)
+        {
+            return w;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -574,6 +744,8 @@ ngx_http_ecodoc_retry(ngx_event_t *ev)
     r = ev->data;
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    ngx_http_ecodoc_slot_unqueue(ctx);
 
     rc = ngx_http_ecodoc_reserve(r, ctx);
 
@@ -610,8 +782,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     }
 
     args[0] = ngx_http_ecodoc_modes[ctx->page];
-    args[1] = ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD ? ctx->user
-                                                         : ctx->f_user;
+    args[1] = *ngx_http_ecodoc_check_user(ctx);
     args[2] = emcf->max_failures_arg;
     args[3].data = ctx->resid;
     args[3].len = NGX_HTTP_ECODOC_RESID_LEN;
@@ -649,22 +820,23 @@ static void
 ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    status, initial, to;
+    ngx_str_t                    initial, to;
     ngx_http_ecodoc_ctx_t       *ctx;
+    ngx_http_ecodoc_status_e     status;
     ngx_http_ecodoc_loc_conf_t  *elcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_reply_status(r->pool, reply, &status, &initial, 1)
-        != NGX_OK)
-    {
-        ngx_str_set(&status, "error");
-    }
+    (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &initial,
+                                         1);
 
-    if (ngx_strcmp(status.data, "ok") != 0) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_ecodoc_refusal(r, ctx, &status));
+    /* the reservation is given back, whatever the verdict */
+
+    ngx_http_ecodoc_slot_release(ctx);
+
+    if (status != NGX_HTTP_ECODOC_ST_OK) {
+        ngx_http_finalize_request(r, ngx_http_ecodoc_refusal(r, ctx, status));
         return;
     }
 
@@ -727,13 +899,14 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
 static void
 ngx_http_ecodoc_logout_done(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_int_t               rc;
-    ngx_str_t               status, user;
-    ngx_http_ecodoc_ctx_t  *ctx;
+    ngx_int_t                 rc;
+    ngx_str_t                 user;
+    ngx_http_ecodoc_ctx_t    *ctx;
+    ngx_http_ecodoc_status_e  status;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_reply_status(r->pool, reply, &status, &user, 1)
+    if (ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &user, 1)
         != NGX_OK)
     {
         ngx_http_finalize_request(r,
@@ -764,58 +937,56 @@ ngx_http_ecodoc_logout_done(ngx_http_request_t *r, redisReply *reply)
 
 static ngx_int_t
 ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
-    ngx_str_t *status)
+    ngx_http_ecodoc_status_e status)
 {
     ngx_str_t                    to;
     ngx_http_ecodoc_loc_conf_t  *elcf;
 
+    /* the verdicts answered on the form, by ngx_http_ecodoc_status_e */
+
     static struct {
-        const char  *status;
         ngx_uint_t   code;
         ngx_uint_t   msg;
         const char  *field;
-    } refusals[] = {
-        { "failed", NGX_HTTP_UNAUTHORIZED,
-          NGX_HTTP_ECODOC_MSG_BAD_PASSWORD, "password" },
-        { "nouser", NGX_HTTP_UNAUTHORIZED,
-          NGX_HTTP_ECODOC_MSG_BAD_PASSWORD, "password" },
-        { "cert_bound", NGX_HTTP_CONFLICT,
-          NGX_HTTP_ECODOC_MSG_CERT_BOUND, NULL },
-        { "user_bound", NGX_HTTP_CONFLICT,
-          NGX_HTTP_ECODOC_MSG_USER_BOUND, "user" },
-        { "subject", NGX_HTTP_FORBIDDEN,
-          NGX_HTTP_ECODOC_MSG_SUBJECT, "user" },
-        { "wrong_cert", NGX_HTTP_FORBIDDEN,
-          NGX_HTTP_ECODOC_MSG_WRONG_CERT, "user" },
-        { "busy", NGX_HTTP_SERVICE_UNAVAILABLE,
-          NGX_HTTP_ECODOC_MSG_BUSY, NULL },
-        { "changed", NGX_HTTP_SERVICE_UNAVAILABLE,
-          NGX_HTTP_ECODOC_MSG_BUSY, NULL },
-        { NULL, 0, 0, NULL }
+    } refusals[NGX_HTTP_ECODOC_ST_N] = {
+        [NGX_HTTP_ECODOC_ST_FAILED] = { NGX_HTTP_UNAUTHORIZED,
+            NGX_HTTP_ECODOC_MSG_BAD_PASSWORD, "password" },
+        [NGX_HTTP_ECODOC_ST_NOUSER] = { NGX_HTTP_UNAUTHORIZED,
+            NGX_HTTP_ECODOC_MSG_BAD_PASSWORD, "password" },
+        [NGX_HTTP_ECODOC_ST_CERT_BOUND] = { NGX_HTTP_CONFLICT,
+            NGX_HTTP_ECODOC_MSG_CERT_BOUND, NULL },
+        [NGX_HTTP_ECODOC_ST_USER_BOUND] = { NGX_HTTP_CONFLICT,
+            NGX_HTTP_ECODOC_MSG_USER_BOUND, "user" },
+        [NGX_HTTP_ECODOC_ST_SUBJECT] = { NGX_HTTP_FORBIDDEN,
+            NGX_HTTP_ECODOC_MSG_SUBJECT, "user" },
+        [NGX_HTTP_ECODOC_ST_WRONG_CERT] = { NGX_HTTP_FORBIDDEN,
+            NGX_HTTP_ECODOC_MSG_WRONG_CERT, "user" },
+        [NGX_HTTP_ECODOC_ST_BUSY] = { NGX_HTTP_SERVICE_UNAVAILABLE,
+            NGX_HTTP_ECODOC_MSG_BUSY, NULL },
+        [NGX_HTTP_ECODOC_ST_CHANGED] = { NGX_HTTP_SERVICE_UNAVAILABLE,
+            NGX_HTTP_ECODOC_MSG_BUSY, NULL }
     };
 
-    ngx_uint_t  i;
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ecodoc: page refused: %V", status);
-
-    if (ngx_strcmp(status->data, "locked") == 0) {
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_LOCKED, 0);
-    }
-
-    if (ngx_strcmp(status->data, "revoked") == 0) {
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_REVOKED, 0);
-    }
+                  "ecodoc: page refused: %V",
+                  &ngx_http_ecodoc_status_names[status]);
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
-    if (ngx_strcmp(status->data, "nosession") == 0
-        || ngx_strcmp(status->data, "unbound") == 0)
-    {
+    switch (status) {
+
+    case NGX_HTTP_ECODOC_ST_LOCKED:
+        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
+                                       NGX_HTTP_ECODOC_T_ERROR,
+                                       NGX_HTTP_ECODOC_MSG_LOCKED, 0);
+
+    case NGX_HTTP_ECODOC_ST_REVOKED:
+        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
+                                       NGX_HTTP_ECODOC_T_ERROR,
+                                       NGX_HTTP_ECODOC_MSG_REVOKED, 0);
+
+    case NGX_HTTP_ECODOC_ST_NOSESSION:
+    case NGX_HTTP_ECODOC_ST_UNBOUND:
         if (r->method == NGX_HTTP_POST) {
             return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                            NGX_HTTP_ECODOC_T_ERROR,
@@ -830,26 +1001,29 @@ ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         }
 
         to.len = ngx_sprintf(to.data, "%V%s", &elcf->pages_uri,
-                             status->data[0] == 'n' ? "login" : "signup")
+                             status == NGX_HTTP_ECODOC_ST_NOSESSION
+                             ? "login" : "signup")
                  - to.data;
 
         return ngx_http_ecodoc_redirect(r, &to, NULL);
-    }
 
-    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD
-        && ngx_strcmp(status->data, "failed") == 0)
-    {
-        return ngx_http_ecodoc_form_page(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                         NGX_HTTP_ECODOC_MSG_PW_WRONG,
-                                         "current", NULL);
-    }
-
-    for (i = 0; refusals[i].status; i++) {
-        if (ngx_strcmp(status->data, refusals[i].status) == 0) {
-            return ngx_http_ecodoc_form_page(r, ctx, refusals[i].code,
-                                             refusals[i].msg,
-                                             refusals[i].field, NULL);
+    case NGX_HTTP_ECODOC_ST_FAILED:
+        if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD) {
+            return ngx_http_ecodoc_form_page(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                             NGX_HTTP_ECODOC_MSG_PW_WRONG,
+                                             "current", NULL);
         }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (refusals[status].code) {
+        return ngx_http_ecodoc_form_page(r, ctx, refusals[status].code,
+                                         refusals[status].msg,
+                                         refusals[status].field, NULL);
     }
 
     return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -378,50 +378,19 @@ ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx)
 /*
  * A script's reply is an array of strings, the first being the verdict:
  * its enum; up to nextra further strings are copied to the request pool.
- * A verdict no script gives is an error.
+ * A malformed reply, or a verdict no script gives, is an error.
  */
 
 ngx_int_t
 ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
     ngx_http_ecodoc_status_e *status, ngx_str_t *extra, ngx_uint_t nextra)
 {
-    ngx_str_t   name;
-    ngx_uint_t  i;
+    size_t       i;
+    ngx_uint_t   v;
+    ngx_str_t   *name;
+    redisReply  *e;
 
     *status = NGX_HTTP_ECODOC_ST_ERROR;
-
-    if (ngx_http_ecodoc_reply_status(pool, reply, &name, extra, nextra)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ECODOC_ST_N; i++) {
-        if (name.len == ngx_http_ecodoc_status_names[i].len
-            && ngx_strncmp(name.data, ngx_http_ecodoc_status_names[i].data,
-                           name.len) == 0)
-        {
-            *status = i;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
-/*
- * A script's reply is an array of strings, the first being the verdict;
- * copies the verdict and up to nextra further strings to the request pool.
- */
-
-ngx_int_t
-ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
-    ngx_str_t *status, ngx_str_t *extra, ngx_uint_t nextra)
-{
-    size_t       i;
-    redisReply  *e;
-    ngx_str_t   *s;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements == 0)
@@ -436,23 +405,42 @@ ngx_http_ecodoc_reply_status(ngx_pool_t *pool, redisReply *reply,
         }
     }
 
-    for (i = 0; i < reply->elements && i <= nextra; i++) {
-        e = reply->element[i];
-        s = (i == 0) ? status : &extra[i - 1];
+    e = reply->element[0];
 
-        s->len = e->len;
-        s->data = ngx_pnalloc(pool, e->len + 1);
-        if (s->data == NULL) {
+    for (v = 1; v < NGX_HTTP_ECODOC_ST_N; v++) {
+        name = &ngx_http_ecodoc_status_names[v];
+
+        if (e->len == name->len
+            && ngx_strncmp(e->str, name->data, e->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (v == NGX_HTTP_ECODOC_ST_N) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nextra; i++) {
+        ngx_str_null(&extra[i]);
+
+        if (i + 1 >= reply->elements) {
+            continue;
+        }
+
+        e = reply->element[i + 1];
+
+        extra[i].len = e->len;
+        extra[i].data = ngx_pnalloc(pool, e->len + 1);
+        if (extra[i].data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(s->data, e->str, e->len);
-        s->data[e->len] = '\0';
+        ngx_memcpy(extra[i].data, e->str, e->len);
+        extra[i].data[e->len] = '\0';
     }
 
-    for ( /* void */ ; i <= nextra; i++) {
-        ngx_str_null(&extra[i - 1]);
-    }
+    *status = v;
 
     return NGX_OK;
 }

@@ -76,6 +76,30 @@ my ($one) = keys %tokens;
 is(backend_user($t->http(GET => '/', cert => 'ivan', cookie => $one)), 'ivan',
     'a session from the burst works');
 
+# --- 200 right passwords at once while the six slots are taken: the
+# waiters are woken as checks end (or back off), not retried every 50 ms
+$t->redis_cmd('CONFIG', 'RESETSTAT');
+@res = $t->parallel(200, sub {
+    my ($i, $ready) = @_;
+    my $get = $t->http(GET => '/ecodoc/login', cert => 'ivan');
+    my $token = form_token($get) // '';
+    my %jar = %{ cookies($get) };
+    $ready->();
+    my $r = $t->http(POST => '/ecodoc/login', cert => 'ivan', cookies => \%jar,
+        form => [user => 'ivan', password => $u->{password}, csrf => $token],
+        timeout => 60);
+    return $r->{status};
+}, timeout => 120);
+my %st;
+$st{$_}++ for @res;
+diag('200 logins: ' . join(', ', map { "$_ x$st{$_}" } sort keys %st));
+is($st{303} // 0, 200, 'all 200 right passwords log in');
+my $calls = $t->redis_calls->{evalsha} // 0;
+diag("script calls for 200 logins: $calls (a reservation and a finish "
+    . "each: 400 at least)");
+cmp_ok($calls, '<=', 800, 'at most 800 script calls for 200 logins');
+is($t->failures('ivan'), 0, '... failures still 0');
+
 is(scalar($t->crashes), 0, 'no crashed workers');
 
 done_testing();
