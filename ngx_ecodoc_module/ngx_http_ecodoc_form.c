@@ -332,7 +332,8 @@ ngx_http_ecodoc_next_ok(ngx_str_t *s)
 
 /*
  * A browser sends Origin with every POST; when it is there it must be this
- * server.  Without it, Sec-Fetch-Site must not say another site.
+ * server.  Sec-Fetch-Site, when there, must say "same-origin" (or "none":
+ * the user's own doing), whatever Origin says.  Either twice is refused.
  */
 
 ngx_int_t
@@ -365,19 +366,27 @@ ngx_http_ecodoc_same_origin(ngx_http_request_t *r)
                                           (u_char *) "Sec-Fetch-Site", 14)
                           == 0)
             {
+                if (site) {
+                    return NGX_DECLINED;
+                }
+
                 site = &h[i].value;
             }
         }
     }
 
-    if (origin == NULL) {
-        if (site && !(site->len == 11
-                      && ngx_strncmp(site->data, "same-origin", 11) == 0)
-            && !(site->len == 4 && ngx_strncmp(site->data, "none", 4) == 0))
-        {
-            return NGX_DECLINED;
-        }
+    if (site
+        && !(site->len == 11
+             && ngx_strncmp(site->data, "same-origin", 11) == 0)
+        && !(site->len == 4 && ngx_strncmp(site->data, "none", 4) == 0))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ecodoc: Sec-Fetch-Site \"%V\": not this origin",
+                      site);
+        return NGX_DECLINED;
+    }
 
+    if (origin == NULL) {
         return NGX_OK;
     }
 
