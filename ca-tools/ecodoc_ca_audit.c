@@ -157,17 +157,18 @@ ecodoc_ca_audit_entry(ecodoc_ca_audit_lines_t *lines, const redisReply *e)
 
 /*
  * One minute's refusals: the hash of "WHO EVENT" -> count and
- * "WHO EVENT last" -> "ADDR USER DETAIL"; -1 when malformed
+ * "WHO EVENT last" -> "TIME ADDR USER DETAIL" of the last one, the time
+ * the line carries; -1 when malformed
  */
 
 static int
-ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, long long minute,
-    const redisReply *h)
+ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, const redisReply *h)
 {
     int          rc;
-    char         name[512], detail[600];
+    char         name[512], detail[600], *end;
     size_t       i, wlen;
-    const char  *field, *ev, *last, *user, *text;
+    long long    t;
+    const char  *field, *ev, *last, *addr, *user, *text;
 
     if (ecodoc_ca_redis_strings(h, 2) != 0) {
         return -1;
@@ -188,10 +189,12 @@ ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, long long minute,
         }
 
         last = ecodoc_ca_redis_field(h, name);
-        user = (last != NULL) ? strchr(last, ' ') : NULL;
+        t = (last != NULL) ? strtoll(last, &end, 10) : 0;
+        addr = (last != NULL && *end == ' ') ? end + 1 : NULL;
+        user = (addr != NULL) ? strchr(addr, ' ') : NULL;
         text = (user != NULL) ? strchr(user + 1, ' ') : NULL;
 
-        if (text == NULL) {
+        if (text == NULL || t <= 0) {
             return -1;
         }
 
@@ -201,10 +204,10 @@ ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, long long minute,
         wlen = ev - field;
 
         /* WHO is a fingerprint, or the address of a client without one */
-        rc = ecodoc_ca_audit_add(lines, (unsigned long long) minute * 1000,
+        rc = ecodoc_ca_audit_add(lines, (unsigned long long) t * 1000,
                                  ev + 1, user + 1, text - user - 1,
                                  field, wlen == 64 ? wlen : 0,
-                                 last, user - last, detail);
+                                 addr, user - addr, detail);
         if (rc != 0) {
             return -1;
         }
@@ -223,7 +226,6 @@ ecodoc_ca_audit_refusals(ecodoc_ca_t *ca, ecodoc_ca_audit_lines_t *lines,
     int          rc;
     char         key[ECODOC_CA_KEY_LEN], index[ECODOC_CA_KEY_LEN];
     size_t       i;
-    long long    minute;
     redisReply  *minutes, *h;
     const char  *args[7];
 
@@ -264,9 +266,7 @@ ecodoc_ca_audit_refusals(ecodoc_ca_t *ca, ecodoc_ca_audit_lines_t *lines,
             return -1;
         }
 
-        minute = strtoll(minutes->element[i]->str, NULL, 10);
-
-        if (rc == 0 && ecodoc_ca_audit_minute(lines, minute, h) != 0) {
+        if (rc == 0 && ecodoc_ca_audit_minute(lines, h) != 0) {
             ecodoc_ca_error("malformed refusals of minute %s",
                             minutes->element[i]->str);
             rc = -1;

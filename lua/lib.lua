@@ -23,7 +23,7 @@ end
 
 -- Refusals are counted, not recorded one by one: one hash a minute,
 -- P refused:MINUTE (MINUTE the unix time it starts), field "WHO EVENT" the
--- count and "WHO EVENT last" the last "ADDR USER DETAIL", WHO the
+-- count and "WHO EVENT last" the last "TIME ADDR USER DETAIL", WHO the
 -- certificate (or the address without one); the sorted set P refused
 -- indexes the minutes.  Kept 7 days: a flood of refusals costs a counter,
 -- never a record of the audit.
@@ -40,7 +40,7 @@ local function refuse(ev, u, detail)
                minute - REFUSED_KEEP)
   end
   redis.call('HSET', k, f .. ' last',
-             addr .. ' ' .. (u or '') .. ' ' .. (detail or ''))
+             now .. ' ' .. addr .. ' ' .. (u or '') .. ' ' .. (detail or ''))
 end
 
 -- every session of user u ends

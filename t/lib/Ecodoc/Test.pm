@@ -445,7 +445,8 @@ sub audit {
 }
 
 # the refusals counted per minute (lua/lib.lua): a list of
-# { minute, who, event, count, addr, user, detail }, oldest first
+# { minute, who, event, count, and of the last: time, addr, user, detail },
+# oldest first
 sub refusals {
     my ($self) = @_;
     my @out;
@@ -455,10 +456,11 @@ sub refusals {
                    || [] };
         for my $f (sort grep { !/ last\z/ } keys %h) {
             my ($who, $ev) = split / /, $f, 2;
-            my ($addr, $user, $detail) = split / /, $h{"$f last"} // '', 3;
+            my ($time, $addr, $user, $detail) = split / /,
+                $h{"$f last"} // '', 4;
             push @out, { minute => $m, who => $who, event => $ev,
-                count => $h{$f}, addr => $addr, user => $user,
-                detail => $detail };
+                count => $h{$f}, time => $time, addr => $addr,
+                user => $user, detail => $detail };
         }
     }
     return @out;
