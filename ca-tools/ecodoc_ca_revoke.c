@@ -456,15 +456,15 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
         goto done;
     }
 
-    if (n == 0) {
-        ecodoc_ca_error("no such certificate%s%s", t->user ? " for " : "",
-                        t->user ? t->user : "");
+    if (n == 0 && t->user == NULL) {
+        ecodoc_ca_error("no such certificate");
         goto done;
     }
 
     /*
      * --user: whoever is revoking all of a user's certificates does not
-     * want a new one issued on an old certificate password either
+     * want a new one issued on an old certificate password either, even
+     * before any certificate was issued on it
      */
 
     cancelled = ecodoc_ca_revoke_redis(ca, t->reason, t->user, pairs, n);
@@ -475,6 +475,17 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
 
     if (cancelled) {
         printf("certificate password of %s cancelled\n", t->user);
+    }
+
+    if (n == 0) {
+        if (cancelled) {
+            rc = ECODOC_CA_OK;
+
+        } else {
+            ecodoc_ca_error("no such certificate for %s", t->user);
+        }
+
+        goto done;
     }
 
     if (!db_ok) {

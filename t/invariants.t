@@ -3,8 +3,9 @@
 # The guarantees while things happen at once: a revocation, reset or
 # deletion that returns while a login or sign-up is still checking its
 # password leaves no session and no binding behind (lua/finish.lua checks
-# again in the step that grants); a flood of refusals is counted, and
-# cannot push a security event out of the audit.
+# again in the step that grants); an issuance whose enrollment is
+# cancelled meanwhile is revoked as it is recorded; a flood of refusals is
+# counted, and cannot push a security event out of the audit.
 
 use strict;
 use warnings;
@@ -18,7 +19,8 @@ use Ecodoc::Test qw(:all);
 
 my $t = Ecodoc::Test->new();
 $t->eca_init();
-$t->start();
+$t->start(server => $t->enroll_server_conf);
+$t->enroll_start();
 
 # a slow hash (scrypt 2^17): the login is still checking when the
 # administrator's command runs and returns
@@ -124,6 +126,45 @@ $pw = slow_user('erin');
 unlike($login, qr/^303 /, 'a login finishing after a deletion: no session')
     or diag($login);
 is(live_sessions_of_cert($t->fingerprint('erin')), 0, '... none in Redis');
+
+# --- revoke --user while the enrollment site issues a certificate (RSA
+# 4096) on a certificate password it has just redeemed: whether the
+# revocation lands before the issuance is recorded (lua/cert_record.lua
+# then revokes it; t/lua.t forces that order) or after it, the
+# certificate can never sign up
+my $out = $t->eca('user', 'add', 'gina', '--cost', 12);
+my ($code) = $out =~ /^certificate password: (\S+)$/m;
+my $open = $t->enroll('gina', $code, key => 'rsa4096', stop_before_step3 => 1);
+is($open->{step2}{status}, 303, 'gina is past STEP2 (RSA 4096)');
+my @res = $t->parallel(2, sub {
+    my ($i, $ready) = @_;
+    $ready->();
+    if ($i == 0) {
+        my $r = $t->enroll_post('/enroll/step3', $open->{jar},
+            [mode => 'p12', p12pw => 'p12-secret', p12pw2 => 'p12-secret'],
+            csrf => $open->{csrf}, timeout => 60);
+        $t->write_file('gina.p12.got', $r->{body}) if $r->{status} == 200;
+        return $r->{status};
+    }
+    my $deadline = time + 20;
+    sleep 0.002 until time > $deadline
+        || ($t->redis_cmd('HGET', $t->rkey('enroll:gina'), 'used') // '')
+           eq '1';
+    return 'not redeemed' if time > $deadline;
+    $t->eca('revoke', '--user', 'gina');
+    return 'revoked';
+}, timeout => 90);
+is($res[1], 'revoked', 'revoke --user ran once the password was redeemed');
+like($res[0], qr/^(200|503)\z/, "... STEP3: $res[0]");
+if ($res[0] == 200) {
+    $t->install_p12('gina', $t->read_file('gina.p12.got'), 'p12-secret');
+    is($t->signup('gina', 'gina', 'whatever')->{status}, 403,
+        '... the certificate it delivered cannot sign up: 403');
+}
+my @issued = @{ $t->redis_cmd('SMEMBERS', $t->rkey('certs:gina')) || [] };
+is(scalar(grep { !$t->redis_cmd('EXISTS', $t->rkey("revoked:$_")) } @issued),
+    0, '... every certificate issued to gina is revoked ('
+       . scalar(@issued) . ' issued)');
 
 # --- the audit: every event above is there
 my %ev;

@@ -63,4 +63,28 @@ for my $name (grep { $_ ne 'lib' } @names) {
         "$name.lua: takes no time from the caller");
 }
 
+# cert_record.lua, run as the enrollment site runs it, once the enrollment
+# was cancelled (revoke --user deletes P enroll:U) between the redemption
+# and the recording: the certificate is revoked as it is recorded
+my $P = $t->prefix;
+my $fp = 'ab' x 32;
+$t->redis_cmd('HSET', "${P}user:gina", 'pw', 'x', 'locked', '0');
+$t->redis_cmd('HSET', "${P}enroll_sess:S1", 'user', 'gina', 'id', 'I1',
+    'fp', 'pending');
+$t->redis_cmd('HSET', "${P}enroll:gina", 'id', 'I1', 'used', '1');
+my $record = $lib . slurp("$dir/cert_record.lua");
+my @rec = ($record, 0, $P, '127.0.0.1', '', 'gina', $fp, '0A', '1999999999');
+is($t->redis_cmd('EVAL', @rec, 'S1'), 'ok',
+    'cert_record: the enrollment stands: ok');
+ok(!$t->redis_cmd('EXISTS', "${P}revoked:$fp"), '... not revoked');
+$t->redis_cmd('DEL', "${P}enroll:gina");
+is($t->redis_cmd('EVAL', @rec, 'S1'), 'cancelled',
+    'cert_record: the enrollment cancelled meanwhile: cancelled');
+like($t->redis_cmd('GET', "${P}revoked:$fp") // '', qr/cancelled/,
+    '... and the certificate revoked');
+$t->redis_cmd('DEL', "${P}revoked:$fp", "${P}user:gina");
+is($t->redis_cmd('EVAL', @rec, ''), 'cancelled',
+    'cert_record: the user deleted meanwhile (command line): cancelled');
+ok($t->redis_cmd('EXISTS', "${P}revoked:$fp"), '... and revoked');
+
 done_testing();
