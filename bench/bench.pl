@@ -123,7 +123,7 @@ for my $c (@CONFIGS) {
 }
 
 # the GATE script, as the module sends it, for the Lua peers
-my $GATE = gate_script("$ROOT/ngx_ecodoc_module/ngx_http_ecodoc_scripts.c");
+my $GATE = gate_script(dirname($ENV{ECODOC_MODULE}) . '/ngx_http_ecodoc_lua.c');
 spew("$D/gate.lua", $GATE);
 my $GATE_SHA = sha1_hex($GATE);
 
@@ -282,28 +282,20 @@ sub median {
     return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
 
-# the C string literals of the GATE script (with its prelude), joined
+# the GATE script as the module holds it: the C string that scripts/lua2c
+# made of lua/lib.lua and lua/gate.lua for the module's build
 sub gate_script {
     my ($file) = @_;
     my $src = slurp($file);
-    my $lit = sub {
-        my ($text) = @_;
-        $text =~ s{/\*.*?\*/}{}gs;
-        my $s = '';
-        while ($text =~ /"((?:[^"\\]|\\.)*)"/g) {
-            my $l = $1;
-            $l =~ s/\\(n|t|"|\\)/{ n => "\n", t => "\t", '"' => '"', '\\' => '\\' }->{$1}/ge;
-            $s .= $l;
-        }
-        return $s;
-    };
-    my ($prelude) = $src =~ /#define NGX_HTTP_ECODOC_LUA_PRELUDE(.*?[^\\])\n/s
-        or die "no NGX_HTTP_ECODOC_LUA_PRELUDE in $file\n";
-    my ($gate) = $src =~ /ngx_http_ecodoc_lua_gate\[\]\s*=(.*?"\s*);/s
-        or die "no ngx_http_ecodoc_lua_gate in $file\n";
-    $gate =~ s/^\s*NGX_HTTP_ECODOC_LUA_PRELUDE//
-        or die "the GATE script does not start with the prelude\n";
-    return $lit->($prelude) . $lit->($gate);
+    my ($gate) = $src =~ /ecodoc_lua_gate\[\]\s*=(.*?"\s*);/s
+        or die "no ecodoc_lua_gate in $file\n";
+    my $s = '';
+    while ($gate =~ /"((?:[^"\\]|\\.)*)"/g) {
+        my $l = $1;
+        $l =~ s/\\(n|t|"|\\)/{ n => "\n", t => "\t", '"' => '"', '\\' => '\\' }->{$1}/ge;
+        $s .= $l;
+    }
+    return $s;
 }
 
 sub worker_pid {

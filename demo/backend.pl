@@ -221,7 +221,7 @@ sub page {
 
     my $req = esc("$a{method} $a{target}");
 
-    # the look of the gate's own pages (ngx_http_ecodoc_pages.c)
+    # the look of the gate's own pages (ngx_http_ecodoc_html.c)
     return <<"EOF";
 <!DOCTYPE html>
 <html lang="$lang">
