@@ -35,9 +35,12 @@ ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx)
 {
     u_char                  *p, *end, *name, *eq, *val, *vend, *next;
-    ngx_uint_t               i;
-    ngx_table_elt_t        **h;
+    ngx_table_elt_t         *h;
     ngx_http_ecodoc_conn_t  *conn;
+#if (nginx_version < 1023000)
+    ngx_uint_t               i;
+    ngx_table_elt_t        **hh;
+#endif
     u_char                   md[32];
 
     static ngx_str_t   cookie = ngx_string(NGX_HTTP_ECODOC_COOKIE);
@@ -45,11 +48,18 @@ ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
     ngx_str_set(&ctx->sid, "");
     conn = ctx->conn;
 
-    h = r->headers_in.cookies.elts;
+    /* 1.23.0 turned the array of Cookie headers into a linked list */
+
+#if (nginx_version >= 1023000)
+    for (h = r->headers_in.cookie; h; h = h->next) {
+#else
+    hh = r->headers_in.cookies.elts;
 
     for (i = 0; i < r->headers_in.cookies.nelts; i++) {
-        p = h[i]->value.data;
-        end = p + h[i]->value.len;
+        h = hh[i];
+#endif
+        p = h->value.data;
+        end = p + h->value.len;
 
         for ( /* void */ ; p < end; p = next + 1) {
             next = ngx_strlchr(p, end, ';');
