@@ -1,11 +1,41 @@
-# ngx_ecodoc_module: build the dynamic module against Debian's nginx-dev,
-# build ecodoc-ca, and run the tests and the demo.
+# ngx_ecodoc_module: build the dynamic module against Debian's nginx-dev
+# (or an nginx built from ../shared/nginx/, NGINX=VERSION), build
+# ecodoc-ca, and run the tests and the demo.
 
 SHELL     := /bin/bash
 
 NGX_SRC   ?= /usr/share/nginx/src
 BUILD     ?= $(CURDIR)/build
-NGX_BUILD := $(BUILD)/nginx
+
+# NGINX: the nginx the module is built for and tested with. "debian" (or
+# Debian's version, 1.22.1 on Debian 12): nginx-dev's sources and
+# /usr/sbin/nginx. A version: $(NGX_DIST)/nginx-VERSION.tar.gz, built with
+# the module into $(BUILD)/nginx-VERSION.
+NGINX        ?= debian
+NGX_DIST     ?= $(abspath $(CURDIR)/../shared/nginx)
+NGX_VERSIONS := 1.24.0 1.26.3 1.30.4 1.31.4
+NGX_DEBIAN   := $(shell dpkg-query -W -f='$${Version}' nginx-dev 2>/dev/null \
+                  | sed 's/-.*//')
+
+ifeq ($(filter-out debian $(NGX_DEBIAN),$(NGINX)),)
+NGX_BUILD   := $(BUILD)/nginx
+NGX_BIN     := /usr/sbin/nginx
+NGX_TARGETS := modules
+else
+NGX_BUILD   := $(BUILD)/nginx-$(NGINX)
+NGX_BIN     := $(NGX_BUILD)/objs/nginx
+NGX_TARGETS := binary modules
+NGX_TARBALL := $(NGX_DIST)/nginx-$(NGINX).tar.gz
+endif
+
+# Debian's conf_flags without its paths: the same modules, and the ones
+# the tests use (ssl, http_v2, threads)
+NGX_CONF_FLAGS := --with-compat --with-debug --with-pcre-jit --with-threads \
+    --with-http_ssl_module --with-http_v2_module \
+    --with-http_stub_status_module --with-http_realip_module \
+    --with-http_auth_request_module --with-http_dav_module \
+    --with-http_slice_module
+
 MODULE    := $(NGX_BUILD)/objs/ngx_http_ecodoc_module.so
 CA_TOOL   := $(BUILD)/ecodoc-ca
 
@@ -31,7 +61,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl
 
-.PHONY: all deps test e2e e2e-deps demo bench bench-deps clean
+.PHONY: all deps test matrix e2e e2e-deps demo bench bench-deps clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -39,16 +69,35 @@ all: $(MODULE) $(CA_TOOL)
 deps:
 	@scripts/apt-missing $(DEB_PKGS)
 
+# the build dependencies, named when missing (a fresh machine: `make deps`)
+BUILD_PKGS := libhiredis-dev libssl-dev libpcre2-dev zlib1g-dev gcc make
+
+ifndef NGX_TARBALL
 $(NGX_BUILD)/objs/Makefile: config Makefile $(LUA)
+	@scripts/need-packages nginx-dev $(BUILD_PKGS)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	. $(NGX_BUILD)/conf_flags && cd $(NGX_BUILD) && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="-O2 -g" \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
+else
+$(NGX_BUILD)/objs/Makefile: config Makefile $(LUA) $(NGX_TARBALL)
+	@scripts/need-packages $(BUILD_PKGS)
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	tar xzf $(NGX_TARBALL) -C $(BUILD)
+	cd $(NGX_BUILD) && auto/configure $(NGX_CONF_FLAGS) \
+	    --prefix=$(NGX_BUILD) --with-cc-opt="-O2 -g" \
+	    --add-dynamic-module=$(CURDIR) > $(BUILD)/configure-$(NGINX).log
+
+$(NGX_TARBALL):
+	@echo "NGINX=$(NGINX): no $@ (the versions: debian $(NGX_VERSIONS))"
+	@exit 1
+endif
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	nice $(MAKE) -j2 -C $(NGX_BUILD) -f objs/Makefile $(NGX_TARGETS)
 
 $(CA_LUA): $(LUA)
 	mkdir -p $(BUILD)
@@ -60,7 +109,13 @@ $(CA_TOOL): $(CA_SRCS) $(CA_LUA)
 # every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
 test: deps e2e-deps
 	$(MAKE) all
-	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) prove -r t/
+	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
+	    prove -r t/
+
+# `make test` against Debian's nginx and each version in NGX_VERSIONS, one
+# line per version (its log in $(BUILD)/matrix/)
+matrix: deps e2e-deps
+	@MAKE="$(MAKE)" BUILD="$(BUILD)" scripts/matrix debian $(NGX_VERSIONS)
 
 # the whole journey in headless Chromium (e2e/README.md); refreshes the
 # screenshots in docs/screenshots/
@@ -69,7 +124,7 @@ E2E_LOCK := e2e/node_modules/.package-lock.json
 
 e2e: e2e-deps
 	$(MAKE) all
-	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
+	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
 	    ECODOC_SCREENSHOTS=docs/screenshots prove -v t/e2e.t
 
 # Debian's chromium, NSS tools and a Japanese font (and Node.js if there is

@@ -16,7 +16,12 @@ package Ecodoc::Test;
 # an END block and on INT/TERM/HUP, also when a test dies. ECODOC_KEEP=1
 # keeps the temp dir (its path is printed as a diagnostic).
 #
-# Core Perl + IO::Socket::SSL only.
+# ECODOC_NGINX=PATH: the nginx binary (default: nginx in PATH, /usr/sbin);
+# ECODOC_MODULE: the module built for it (`make test NGINX=1.30.4` sets
+# both). nginx serves HTTP/2 beside HTTP/1.1 where it has the module; the
+# client speaks HTTP/1.1, or HTTP/2 through curl after use_http2(1).
+#
+# Core Perl + IO::Socket::SSL only (and curl for HTTP/2).
 
 use strict;
 use warnings;
@@ -66,9 +71,18 @@ sub new {
     }, $class;
 
     my @missing;
-    for my $bin (qw(nginx redis-server openssl)) {
+    my $nginx = $ENV{ECODOC_NGINX};
+    if (defined $nginx && $nginx ne '') {
+        push @missing, "ECODOC_NGINX=$nginx is not an executable file"
+            unless -f $nginx && -x _;
+        $self->{nginx} = abs_path($nginx);
+    } else {
+        $self->{nginx} = which('nginx');
+    }
+    for my $bin (qw(redis-server openssl)) {
         push @missing, "$bin not found in PATH" unless which($bin);
     }
+    push @missing, 'nginx not found in PATH' unless defined $self->{nginx};
     unless ($self->{plain}) {
         my $m = $ENV{ECODOC_MODULE};
         my $c = $ENV{ECODOC_CA};
@@ -114,6 +128,50 @@ sub which {
         return "$d/$bin" if $d ne '' && -x "$d/$bin";
     }
     return undef;
+}
+
+# what `nginx -V` says, once per binary: { version => '1.30.4',
+# args => the configure arguments }
+my %NGINX_V;
+
+sub nginx_v {
+    my ($self) = @_;
+    my $bin = $self->{nginx};
+    return $NGINX_V{$bin} //= do {
+        my $pid = open(my $fh, '-|') // croak "fork: $!";
+        if ($pid == 0) {
+            open(STDERR, '>&', \*STDOUT);
+            exec { $bin } $bin, '-V' or POSIX::_exit(127);
+        }
+        local $/;
+        my $out = <$fh> // '';
+        close $fh;
+        my ($v) = $out =~ m{^nginx version: nginx/(\d+\.\d+\.\d+)}m
+            or croak "$bin -V: no version in:\n$out";
+        my ($args) = $out =~ /^configure arguments: (.*)$/m;
+        { version => $v, args => $args // '' };
+    };
+}
+
+sub nginx         { $_[0]{nginx} }
+sub nginx_version { $_[0]->nginx_v->{version} }
+
+# nginx_at_least('1.25.1')
+sub nginx_at_least {
+    my ($self, $want) = @_;
+    my @have = split /\./, $self->nginx_version;
+    my @want = split /\./, $want;
+    for my $i (0 .. 2) {
+        return $have[$i] > $want[$i] if $have[$i] != $want[$i];
+    }
+    return 1;
+}
+
+# has_module('http_v2'): nginx was configured --with-http_v2_module
+sub has_module {
+    my ($self, $m) = @_;
+    return $self->nginx_v->{args} =~ /(?:^|\s)--with-\Q$m\E_module(?:\s|\z)/
+        ? 1 : 0;
 }
 
 sub free_ports {
@@ -653,6 +711,17 @@ EOF
     }
     $locations = $o{locations} if defined $o{locations};
 
+    # HTTP/2 beside HTTP/1.1, chosen by ALPN: "http2 on" from 1.25.1,
+    # where "listen ... http2" is deprecated, the listen parameter before
+    my ($listen_http2, $http2) = ('', '');
+    if ($self->has_module('http_v2')) {
+        if ($self->nginx_at_least('1.25.1')) {
+            $http2 = "        http2 on;\n";
+        } else {
+            $listen_http2 = ' http2';
+        }
+    }
+
     my $conf = <<'EOF';
 %%MAIN%%
 worker_processes 1;
@@ -675,8 +744,8 @@ http {
 %%HTTP%%
 
     server {
-        listen 127.0.0.1:%%PORT%% ssl;
-        server_name localhost;
+        listen 127.0.0.1:%%PORT%% ssl%%LISTEN_HTTP2%%;
+%%HTTP2%%        server_name localhost;
 
         ssl_certificate %%DIR%%/server.crt;
         ssl_certificate_key %%DIR%%/server.key;
@@ -699,10 +768,12 @@ EOF
         ECODOC_SERVER => $ecodoc_server,
         SERVER        => defined $o{server} ? $o{server} : '',
         LOCATIONS     => $locations,
+        LISTEN_HTTP2  => $listen_http2,
+        HTTP2         => $http2,
     );
     # twice: snippets may carry %%PORT%% etc. themselves
     for (1 .. 2) {
-        $conf =~ s/%%(MAIN|DIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS)%%/$sub{$1}/g;
+        $conf =~ s/%%(MAIN|DIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS|LISTEN_HTTP2|HTTP2)%%/$sub{$1}/g;
         $conf =~ s/%%PORT%%/$self->{port}/g;
         $conf =~ s/%%BACKEND_PORT%%/$self->{backend_port}/g;
         $conf =~ s/%%REDIS_PORT%%/$self->{redis_port}/g;
@@ -716,7 +787,7 @@ sub nginx_start {
     my ($self) = @_;
     my $d = $self->{dir};
     $self->spawn('nginx', $self->path('nginx.out'),
-        which('nginx'), '-p', "$d/", '-c', "$d/nginx.conf",
+        $self->{nginx}, '-p', "$d/", '-c', "$d/nginx.conf",
         '-e', "$d/error.log", '-g', "daemon off; pid $d/nginx.pid;");
     $self->wait_port('nginx', $self->{port}, 15);
     return $self;
@@ -831,8 +902,12 @@ sub user_show {
 #      content_type => ..., raw => 'literal request', timeout => 10)
 # -> { status, reason, headers => { lc name => [values] }, body, text, raw }
 # status 0 and {error} when no HTTP answer came back.
+# After use_http2(1), or with http2 => 1, it goes over HTTP/2 (http2()).
 sub http {
     my ($self, $method, $path, %o) = @_;
+
+    return $self->http2($method, $path, %o)
+        if exists $o{http2} ? delete $o{http2} : $self->{use_http2};
 
     my %ssl = (
         PeerAddr        => '127.0.0.1',
@@ -917,11 +992,110 @@ sub http {
     return $r;
 }
 
+# use_http2(1): from now on http() and so every flow (signup, login, ...)
+# speaks HTTP/2
+sub use_http2 {
+    my ($self, $on) = @_;
+    $self->{use_http2} = $on ? 1 : 0;
+    return $self;
+}
+
+# curl has HTTP/2 (Debian's does, through nghttp2)
+my $CURL_H2;
+
+sub curl_has_http2 {
+    return $CURL_H2 //= do {
+        my $curl = which('curl');
+        my $v = '';
+        if ($curl && open(my $fh, '-|', $curl, '-V')) {
+            local $/;
+            $v = <$fh> // '';
+            close $fh;
+        }
+        $v =~ /^Features:.*\bHTTP2\b/m ? 1 : 0;
+    };
+}
+
+# http2(METHOD, PATH, ...): http() over HTTP/2 with curl (--http2, ALPN),
+# the same options but raw; chunked => 1 sends the body without a
+# Content-Length (over HTTP/2 its end is the stream's). The response has
+# {http_version} as curl saw it: '2' for HTTP/2.
+sub http2 {
+    my ($self, $method, $path, %o) = @_;
+    croak 'http2: no raw requests' if defined $o{raw};
+    my $curl = which('curl') or croak 'curl not found';
+
+    my $f = $self->path("curl.$$");
+    my @cmd = ($curl, '-q', '-sS', '--http2', '--noproxy', '*',
+        '--max-time', $o{timeout} || 10,
+        '--cacert', $self->path('ca.crt'),
+        '--resolve', "localhost:$self->{port}:127.0.0.1",
+        '-D', "$f.head", '-o', "$f.body", '-w', '%{http_version}',
+        '-H', 'User-Agent:', '-H', 'Accept:');
+    push @cmd, $method eq 'HEAD' ? '-I' : ('-X', $method);
+    if (defined $o{cert}) {
+        croak "no certificate '$o{cert}'"
+            unless -f $self->path("$o{cert}.crt");
+        push @cmd, '--cert', $self->path("$o{cert}.crt"),
+            '--key', $self->path("$o{cert}.key");
+    }
+
+    my @h;
+    my $body = $o{form} ? form_body(@{ $o{form} }) : $o{body};
+    if (defined $body) {
+        utf8::encode($body) if utf8::is_utf8($body);
+        $self->write_file("curl.$$.req", $body);
+        push @cmd, $o{chunked} ? ('-T', '-') : ('--data-binary', "\@$f.req");
+        push @h, 'Content-Type' => exists $o{content_type}
+            ? $o{content_type} // '' : 'application/x-www-form-urlencoded';
+    }
+    push @h, 'Accept-Language' => $o{lang} if defined $o{lang};
+    push @h, 'Origin' => $o{origin} if defined $o{origin};
+    my %jar = %{ $o{cookies} || {} };
+    $jar{$COOKIE} = $o{cookie} if defined $o{cookie};
+    push @h, 'Cookie' => join('; ', map { "$_=$jar{$_}" } sort keys %jar)
+        if %jar;
+    push @h, @{ $o{headers} || [] };
+    while (my ($n, $v) = splice @h, 0, 2) {
+        my $line = "$n: $v";
+        utf8::encode($line) if utf8::is_utf8($line);
+        push @cmd, '-H', $line;
+    }
+    push @cmd, "https://localhost:$self->{port}$path";
+
+    unlink "$f.head", "$f.body";
+    my $pid = fork();
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', defined $body && $o{chunked} ? "$f.req" : '/dev/null');
+        open(STDOUT, '>', "$f.out");
+        open(STDERR, '>', "$f.err");
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    my $exit = $? >> 8;
+
+    my $head = $self->read_file("$f.head") // '';
+    my $raw_body = $self->read_file("$f.body") // '';
+    my $version = $self->read_file("$f.out") // '';
+    my $err = $self->read_file("$f.err") // '';
+    unlink map { "$f.$_" } qw(head body out err req);
+
+    # the last header block (after any 1xx)
+    my @blocks = grep { /\S/ } split /\r\n\r\n/, $head;
+    my $r = parse_response(@blocks ? "$blocks[-1]\r\n\r\n$raw_body" : '',
+        $method);
+    $r->{http_version} = $version;
+    $r->{error} = "curl exit $exit: $err" if $exit;
+    return $r;
+}
+
 sub parse_response {
     my ($raw, $method) = @_;
     my $r = { status => 0, headers => {}, body => '', text => '', raw => $raw };
     my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    return $r unless defined $head && $head =~ m{^HTTP/\d\.\d (\d{3})(?: ([^\r\n]*))?};
+    return $r unless defined $head
+        && $head =~ m{^HTTP/\d(?:\.\d)? (\d{3})(?: ([^\r\n]*))?};
     @{$r}{qw(status reason)} = ($1, defined $2 ? $2 : '');
     my @lines = split /\r\n/, $head;
     shift @lines;
