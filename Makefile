@@ -61,7 +61,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl
 
-.PHONY: all deps test matrix e2e e2e-deps demo bench bench-deps clean
+.PHONY: all deps test matrix e2e e2e-deps demo bench bench-deps race clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -154,6 +154,17 @@ bench-deps: deps
 bench: bench-deps
 	$(MAKE) all
 	ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) perl bench/bench.pl
+
+# the race tester, long form (README "The race tester"): random schedules
+# for RACE_SECONDS (default 600); RACE_SEED=N replays one, RACE_SCHEDULES=N
+# bounds them, RACE_STOP=1 stops at the first violation. t/race.t, in
+# `make test`, is the short form.
+RACE_SECONDS ?= 600
+
+race: deps
+	$(MAKE) all
+	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
+	    RACE_SECONDS=$(RACE_SECONDS) perl scripts/race.pl
 
 clean:
 	rm -rf $(BUILD)
