@@ -61,7 +61,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl
 
-.PHONY: all deps test matrix e2e e2e-deps demo bench bench-deps race clean
+.PHONY: all deps test test-deps matrix e2e e2e-deps demo bench bench-deps race clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -107,7 +107,23 @@ $(CA_TOOL): $(CA_SRCS) $(CA_LUA)
 	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$^) $(CA_LIBS)
 
 # every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
-test: deps e2e-deps
+# what the tests use beyond the build: the modules of Debian's nginx-extras
+# (t/debian_conf.t loads this module beside them in Debian's nginx.conf)
+TEST_PKGS := libnginx-mod-http-geoip libnginx-mod-http-image-filter \
+             libnginx-mod-http-perl libnginx-mod-http-xslt-filter \
+             libnginx-mod-mail libnginx-mod-stream libnginx-mod-stream-geoip \
+             libnginx-mod-http-auth-pam libnginx-mod-http-cache-purge \
+             libnginx-mod-http-dav-ext libnginx-mod-http-echo \
+             libnginx-mod-http-fancyindex libnginx-mod-http-geoip2 \
+             libnginx-mod-http-headers-more-filter libnginx-mod-http-lua \
+             libnginx-mod-http-subs-filter libnginx-mod-http-uploadprogress \
+             libnginx-mod-http-upstream-fair libnginx-mod-nchan \
+             libnginx-mod-stream-geoip2
+
+test-deps: deps e2e-deps
+	@scripts/apt-missing $(TEST_PKGS)
+
+test: test-deps
 	$(MAKE) all
 	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
 	    prove -r t/

@@ -197,11 +197,27 @@ typedef struct {
 
     u_char                       secret[32];     /* form tokens */
     ngx_flag_t                   pages_used;
+
+    /* for the checks of nginx -t: where the gate is on, the pages' places */
+    ngx_array_t                  gates;          /* ngx_http_ecodoc_gate_t */
+    ngx_array_t                  pages_locs;     /* ngx_str_t */
+    ngx_array_t                  warned;         /* void *, servers */
 } ngx_http_ecodoc_main_conf_t;
+
+
+/* where "ecodoc on" was written, and the pages its browsers are sent to */
+
+typedef struct {
+    ngx_str_t                    file;
+    ngx_uint_t                   line;
+    ngx_str_t                    pages_uri;
+} ngx_http_ecodoc_gate_t;
 
 
 typedef struct {
     ngx_flag_t                   gate;
+    ngx_str_t                    gate_file;      /* where it was set */
+    ngx_uint_t                   gate_line;
     ngx_flag_t                   pages;
     ngx_str_t                    pages_uri;
     ngx_flag_t                   subject_match;

@@ -40,6 +40,11 @@ static char *ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ecodoc_scrypt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ecodoc_gate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ecodoc_check_gate(ngx_conf_t *cf,
+    ngx_http_ecodoc_loc_conf_t *conf);
+static ngx_int_t ngx_http_ecodoc_check_pages(ngx_conf_t *cf);
 static char *ngx_http_ecodoc_pages(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_ecodoc_init(ngx_conf_t *cf);
@@ -54,7 +59,7 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
 
     { ngx_string("ecodoc"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_ecodoc_gate,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ecodoc_loc_conf_t, gate),
       NULL },
@@ -223,10 +228,12 @@ ngx_module_t  ngx_http_ecodoc_module = {
 static ngx_http_variable_t  ngx_http_ecodoc_vars[] = {
 
     { ngx_string("ecodoc_user"), NULL, ngx_http_ecodoc_variable,
-      offsetof(ngx_http_ecodoc_ctx_t, user), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_http_ecodoc_ctx_t, user),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
     { ngx_string("ecodoc_cert_fingerprint"), NULL, ngx_http_ecodoc_variable,
-      offsetof(ngx_http_ecodoc_ctx_t, fp), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_http_ecodoc_ctx_t, fp),
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
       ngx_http_null_variable
 };
@@ -817,6 +824,16 @@ ngx_http_ecodoc_create_main_conf(ngx_conf_t *cf)
     emcf->session_lifetime = NGX_CONF_UNSET;
     emcf->scrypt_ln = NGX_CONF_UNSET_UINT;
 
+    if (ngx_array_init(&emcf->gates, cf->pool, 4,
+                       sizeof(ngx_http_ecodoc_gate_t)) != NGX_OK
+        || ngx_array_init(&emcf->pages_locs, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&emcf->warned, cf->pool, 4, sizeof(void *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     return emcf;
 }
 
@@ -935,7 +952,17 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ecodoc_loc_conf_t  *prev = parent;
     ngx_http_ecodoc_loc_conf_t  *conf = child;
 
+    ngx_str_t                    *name;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    if (conf->gate == NGX_CONF_UNSET) {
+        conf->gate_file = prev->gate_file;
+        conf->gate_line = prev->gate_line;
+    }
+
     ngx_conf_merge_value(conf->gate, prev->gate, 0);
+
     ngx_conf_merge_str_value(conf->pages_uri, prev->pages_uri, "/ecodoc/");
     ngx_conf_merge_value(conf->subject_match, prev->subject_match, 1);
     ngx_conf_merge_uint_value(conf->password_min_length,
@@ -961,7 +988,167 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->gate == 1 && ngx_http_ecodoc_check_gate(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->pages) {
+        emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ecodoc_module);
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        name = ngx_array_push(&emcf->pages_locs);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+#if (NGX_PCRE)
+        if (clcf->regex) {
+            ngx_str_null(name);         /* may serve any URI: not checked */
+
+        } else
+#endif
+        {
+            *name = clcf->name;
+        }
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * "ecodoc on" in a server that asks for no client certificate refuses
+ * everything that gets to the access phase: said once per server.  Where
+ * it is on, and which pages it sends browsers to, is kept for the check
+ * that some location serves them (ngx_http_ecodoc_check_pages()).
+ */
+
+static ngx_int_t
+ngx_http_ecodoc_check_gate(ngx_conf_t *cf, ngx_http_ecodoc_loc_conf_t *conf)
+{
+    void                         **srv;
+    ngx_uint_t                     i;
+    ngx_http_ecodoc_gate_t        *g;
+    ngx_http_ecodoc_main_conf_t   *emcf;
+#if (NGX_HTTP_SSL)
+    ngx_http_ssl_srv_conf_t       *sscf;
+#endif
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ecodoc_module);
+
+    g = emcf->gates.elts;
+
+    for (i = 0; i < emcf->gates.nelts; i++) {
+        if (g[i].file.data == conf->gate_file.data
+            && g[i].line == conf->gate_line
+            && g[i].pages_uri.len == conf->pages_uri.len
+            && ngx_strncmp(g[i].pages_uri.data, conf->pages_uri.data,
+                           conf->pages_uri.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == emcf->gates.nelts) {
+        g = ngx_array_push(&emcf->gates);
+        if (g == NULL) {
+            return NGX_ERROR;
+        }
+
+        g->file = conf->gate_file;
+        g->line = conf->gate_line;
+        g->pages_uri = conf->pages_uri;
+    }
+
+#if (NGX_HTTP_SSL)
+    sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
+
+    if (sscf->verify) {
+        return NGX_OK;
+    }
+
+    srv = emcf->warned.elts;
+
+    for (i = 0; i < emcf->warned.nelts; i++) {
+        if (srv[i] == sscf) {
+            return NGX_OK;
+        }
+    }
+
+    srv = ngx_array_push(&emcf->warned);
+    if (srv == NULL) {
+        return NGX_ERROR;
+    }
+
+    *srv = sscf;
+#endif
+
+    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                  "\"ecodoc on\" in %V:%ui: its server has no "
+                  "\"ssl_verify_client\", so no client certificate is "
+                  "asked for and the gate refuses every request",
+                  &conf->gate_file, conf->gate_line);
+
+    return NGX_OK;
+}
+
+
+/* every gate's pages are served by a location with "ecodoc_pages" */
+
+static ngx_int_t
+ngx_http_ecodoc_check_pages(ngx_conf_t *cf)
+{
+    ngx_str_t                    *loc;
+    ngx_uint_t                    i, j;
+    ngx_http_ecodoc_gate_t       *g;
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ecodoc_module);
+
+    g = emcf->gates.elts;
+    loc = emcf->pages_locs.elts;
+
+    for (i = 0; i < emcf->gates.nelts; i++) {
+
+        for (j = 0; j < emcf->pages_locs.nelts; j++) {
+            if (loc[j].len == 0
+                || (loc[j].len <= g[i].pages_uri.len
+                    && ngx_strncmp(loc[j].data, g[i].pages_uri.data,
+                                   loc[j].len) == 0))
+            {
+                break;
+            }
+        }
+
+        if (j == emcf->pages_locs.nelts) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"ecodoc on\" in %V:%ui sends browsers to "
+                          "\"%V\", but no location with \"ecodoc_pages\" "
+                          "serves it (\"ecodoc_pages_uri\" sets where "
+                          "they are)", &g[i].file, g[i].line,
+                          &g[i].pages_uri);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_ecodoc_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_loc_conf_t *elcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        elcf->gate_file = cf->conf_file->file.name;
+        elcf->gate_line = cf->conf_file->line;
+    }
+
+    return rv;
 }
 
 
@@ -1100,6 +1287,10 @@ ngx_http_ecodoc_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ecodoc_gate_handler;
+
+    if (ngx_http_ecodoc_check_pages(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_ecodoc_conn_index == -1) {
         ngx_http_ecodoc_conn_index = SSL_get_ex_new_index(0, NULL, NULL,

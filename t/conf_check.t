@@ -1,0 +1,102 @@
+#!/usr/bin/perl
+
+# nginx -t says when a gate cannot work: "ecodoc on" in a server that asks
+# for no client certificate, and "ecodoc on" whose pages no location with
+# ecodoc_pages serves; each message names the file and line of the
+# "ecodoc on" at fault, and a configuration that works is quiet.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Ecodoc::Test qw(:all);
+
+my $t = Ecodoc::Test->new();
+$t->make_ca();
+
+my $d = $t->dir;
+
+# the line of the first "ecodoc on" in the configuration nginx_t() wrote
+sub gate_line {
+    my @l = split /\n/, $t->read_file('check.conf');
+    my ($n) = grep { $l[$_] =~ /ecodoc on;/ } 0 .. $#l;
+    return $n + 1;
+}
+
+# nginx -t on a configuration with the http{} body given: its exit code
+# and stderr
+sub nginx_t {
+    my ($http) = @_;
+    my $conf = "load_module $ENV{ECODOC_MODULE};\n"
+        . "error_log $d/conf_check.log info;\npid $d/conf_check.pid;\n"
+        . "events {}\nhttp {\n    access_log off;\n"
+        . "    ecodoc_redis 127.0.0.1:6379;\n$http}\n";
+    $t->write_file('check.conf', $conf);
+    my $out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/check.conf' 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my $tls = "ssl_certificate $d/server.crt;\n"
+    . "        ssl_certificate_key $d/server.key;\n";
+
+my $verify = "ssl_verify_client on;\n"
+    . "        ssl_client_certificate $d/ca.crt;\n";
+
+my $server = sub {
+    my (%o) = @_;
+    return "    server {\n        listen 127.0.0.1:1 ssl;\n        $tls"
+        . ($o{verify} // '') . ($o{body} // '') . "    }\n";
+};
+
+# --- a gate that can work: quiet
+my ($rc, $out) = nginx_t($server->(verify => $verify,
+    body => "        location / { ecodoc on; }\n"
+          . "        location /ecodoc/ { ecodoc_pages; }\n"));
+is($rc, 0, 'a working gate: nginx -t passes');
+unlike($out, qr/\[warn\]/, '... without a warning') or diag($out);
+
+# --- no ssl_verify_client: warned, with the file and line of "ecodoc on"
+($rc, $out) = nginx_t($server->(
+    body => "        location / { ecodoc on; }\n"
+          . "        location /ecodoc/ { ecodoc_pages; }\n"));
+is($rc, 0, 'ecodoc on without ssl_verify_client: nginx -t still passes');
+my $line = gate_line();
+like($out, qr/\[warn\].*"ecodoc on" in \Q$d\E\/check\.conf:$line: its server has no "ssl_verify_client"/,
+    "... warns, naming check.conf:$line") or diag($out);
+
+# --- on at http{} level: said once for the server without it, not for
+# the one with it
+($rc, $out) = nginx_t("    ecodoc on;\n"
+    . $server->(verify => $verify,
+        body => "        location /ecodoc/ { ecodoc_pages; }\n")
+    . $server->(body => "        location /a/ { }\n        location /b/ { }\n"));
+my @w = $out =~ /(its server has no "ssl_verify_client")/g;
+is(scalar @w, 1, 'ecodoc on in http{}: one warning, for the one server')
+    or diag($out);
+$line = gate_line();
+like($out, qr/check\.conf:$line:/, "... naming the http{} line, $line")
+    or diag($out);
+
+# --- no location serves the pages the gate sends browsers to
+($rc, $out) = nginx_t($server->(verify => $verify,
+    body => "        location / { ecodoc on; }\n"));
+$line = gate_line();
+like($out, qr/\[warn\].*"ecodoc on" in \Q$d\E\/check\.conf:$line sends browsers to "\/ecodoc\/", but no location with "ecodoc_pages" serves it/,
+    'no ecodoc_pages location: warned') or diag($out);
+
+($rc, $out) = nginx_t($server->(verify => $verify,
+    body => "        ecodoc_pages_uri /login/;\n"
+          . "        location / { ecodoc on; }\n"
+          . "        location /ecodoc/ { ecodoc_pages; }\n"));
+like($out, qr/sends browsers to "\/login\/", but no location/,
+    'ecodoc_pages_uri elsewhere than the pages: warned') or diag($out);
+
+($rc, $out) = nginx_t($server->(verify => $verify,
+    body => "        ecodoc_pages_uri /login/;\n"
+          . "        location / { ecodoc on; }\n"
+          . "        location /login/ { ecodoc_pages; }\n"));
+unlike($out, qr/\[warn\]/, '... and quiet once they are there') or diag($out);
+
+done_testing();
