@@ -37,6 +37,9 @@ static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
     { "audit", ecodoc_ca_audit,
       "audit [--count N]\n" },
 
+    { "metrics", ecodoc_ca_metrics,
+      "metrics [--days N]\n" },
+
     { "init", ecodoc_ca_init,
       "init --dir DIR [--key ec|rsa3072|rsa4096] [--passphrase-file F]\n"
       "     [--subject /O=ORG/CN=NAME] [--org ORG] [--days N]\n" },
@@ -106,7 +109,9 @@ ecodoc_ca_usage(void)
           "enroll-server: the\n"
           "                         certificate's (397); enroll-code: the "
           "password's (7,\n"
-          "                         0 = expired); crl: next update (7)\n"
+          "                         0 = expired); crl: next update (7); "
+          "metrics: the\n"
+          "                         certificates expiring within (30)\n"
           "  --site-url URL         the gate's origin (ECODOC_SITE_URL, "
           "default\n"
           "                         https://localhost)\n"

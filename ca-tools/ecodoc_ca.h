@@ -99,6 +99,7 @@ void ecodoc_ca_iso_time(char buf[ECODOC_CA_TIME_LEN], time_t t, int ms);
 /* the commands */
 int ecodoc_ca_user(ecodoc_ca_t *ca, int argc, char **argv);
 int ecodoc_ca_audit(ecodoc_ca_t *ca, int argc, char **argv);
+int ecodoc_ca_metrics(ecodoc_ca_t *ca, int argc, char **argv);
 int ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv);
 
 #endif /* ECODOC_CA_H */

@@ -15,6 +15,7 @@
 
 #define ECODOC_CA_REDIS_PORT     6379
 #define ECODOC_CA_REDIS_TIMEOUT  2          /* seconds, connect and reply */
+#define ECODOC_CA_SCAN_COUNT     "1000"
 
 
 static const char *
@@ -359,4 +360,68 @@ ecodoc_ca_redis_field(const redisReply *r, const char *name)
     }
 
     return NULL;
+}
+
+
+int
+ecodoc_ca_redis_scan(ecodoc_ca_t *ca, const char *pattern,
+    ecodoc_ca_scan_pt handler, void *data)
+{
+    int          rc;
+    char         match[2 * ECODOC_CA_PREFIX_MAX + 64], cursor[32], *p;
+    redisReply  *r;
+    const char  *argv[6], *s;
+
+    if (strlen(pattern) >= 64) {
+        ecodoc_ca_error("SCAN pattern too long");
+        return -1;
+    }
+
+    /* the prefix's glob characters escaped */
+    p = match;
+    for (s = ca->prefix; *s != '\0'; s++) {
+        if (strchr("*?[]\\", *s) != NULL) {
+            *p++ = '\\';
+        }
+        *p++ = *s;
+    }
+    strcpy(p, pattern);
+
+    strcpy(cursor, "0");
+
+    argv[0] = "SCAN";
+    argv[1] = cursor;
+    argv[2] = "MATCH";
+    argv[3] = match;
+    argv[4] = "COUNT";
+    argv[5] = ECODOC_CA_SCAN_COUNT;
+
+    do {
+        r = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 6, argv);
+        if (r == NULL) {
+            return -1;
+        }
+
+        if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[0]->len >= sizeof(cursor)
+            || ecodoc_ca_redis_strings(r->element[1], 1) != 0)
+        {
+            ecodoc_ca_error("unexpected reply to Redis SCAN");
+            freeReplyObject(r);
+            return -1;
+        }
+
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+
+        rc = handler(ca, r->element[1], data);
+
+        freeReplyObject(r);
+
+        if (rc != 0) {
+            return -1;
+        }
+
+    } while (strcmp(cursor, "0") != 0);
+
+    return 0;
 }

@@ -59,4 +59,16 @@ int ecodoc_ca_redis_strings(const redisReply *r, size_t multiple);
 /* the value of a field in a checked HGETALL-style array, or NULL */
 const char *ecodoc_ca_redis_field(const redisReply *r, const char *name);
 
+/*
+ * SCAN of the keys prefix + pattern, the prefix matched literally: each
+ * batch of keys (a checked array of strings) goes to handler, which may
+ * send commands of its own and returns 0 to go on.  Memory is one batch
+ * at a time; a key may come twice, as SCAN promises no better.
+ */
+typedef int (*ecodoc_ca_scan_pt)(ecodoc_ca_t *ca, const redisReply *keys,
+    void *data);
+
+int ecodoc_ca_redis_scan(ecodoc_ca_t *ca, const char *pattern,
+    ecodoc_ca_scan_pt handler, void *data);
+
 #endif /* ECODOC_CA_REDIS_H */

@@ -18,7 +18,6 @@
 
 
 #define ECODOC_CA_RANDOM_PASSWD  16
-#define ECODOC_CA_SCAN_COUNT     "1000"
 
 
 typedef struct {
@@ -557,73 +556,33 @@ ecodoc_ca_user_names_add(ecodoc_ca_user_names_t *names, const char *s)
 }
 
 
-static int
-ecodoc_ca_user_scan(ecodoc_ca_t *ca, ecodoc_ca_user_names_t *names)
-{
-    char         pattern[2 * ECODOC_CA_PREFIX_MAX + 8], cursor[32],
-                 base[ECODOC_CA_KEY_LEN], *p;
-    size_t       i, blen;
-    redisReply  *r, *keys;
-    const char  *argv[6], *s;
+/* a batch of SCAN's keys user:*: those that are users, by their IDs */
 
-    /* the prefix is matched literally: its glob characters escaped */
-    p = pattern;
-    for (s = ca->prefix; *s != '\0'; s++) {
-        if (strchr("*?[]\\", *s) != NULL) {
-            *p++ = '\\';
-        }
-        *p++ = *s;
-    }
-    strcpy(p, "user:*");
+static int
+ecodoc_ca_user_scanned(ecodoc_ca_t *ca, const redisReply *keys, void *data)
+{
+    ecodoc_ca_user_names_t *names = data;
+
+    char         base[ECODOC_CA_KEY_LEN];
+    size_t       i, blen;
+    const char  *s;
 
     ecodoc_ca_redis_key(ca, base, "user:", "", "");
     blen = strlen(base);
 
-    strcpy(cursor, "0");
+    for (i = 0; i < keys->elements; i++) {
+        s = keys->element[i]->str;
 
-    argv[0] = "SCAN";
-    argv[1] = cursor;
-    argv[2] = "MATCH";
-    argv[3] = pattern;
-    argv[4] = "COUNT";
-    argv[5] = ECODOC_CA_SCAN_COUNT;
+        /* user:U:certs and the like; user IDs never hold ':' */
+        if (strncmp(s, base, blen) != 0 || strchr(s + blen, ':')) {
+            continue;
+        }
 
-    do {
-        r = ecodoc_ca_redis_command(ca, REDIS_REPLY_ARRAY, 6, argv);
-        if (r == NULL) {
+        if (ecodoc_ca_user_names_add(names, s + blen) != 0) {
+            ecodoc_ca_error("out of memory");
             return -1;
         }
-
-        if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING
-            || r->element[0]->len >= sizeof(cursor)
-            || ecodoc_ca_redis_strings(r->element[1], 1) != 0)
-        {
-            ecodoc_ca_error("unexpected reply to Redis SCAN");
-            freeReplyObject(r);
-            return -1;
-        }
-
-        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
-        keys = r->element[1];
-
-        for (i = 0; i < keys->elements; i++) {
-            s = keys->element[i]->str;
-
-            /* user:U:certs and the like; user IDs never hold ':' */
-            if (strncmp(s, base, blen) != 0 || strchr(s + blen, ':')) {
-                continue;
-            }
-
-            if (ecodoc_ca_user_names_add(names, s + blen) != 0) {
-                ecodoc_ca_error("out of memory");
-                freeReplyObject(r);
-                return -1;
-            }
-        }
-
-        freeReplyObject(r);
-
-    } while (strcmp(cursor, "0") != 0);
+    }
 
     return 0;
 }
@@ -765,7 +724,9 @@ ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
     rc = ECODOC_CA_ERROR;
     malformed = 0;
 
-    if (ecodoc_ca_user_scan(ca, &names) != 0) {
+    if (ecodoc_ca_redis_scan(ca, "user:*", ecodoc_ca_user_scanned, &names)
+        != 0)
+    {
         goto done;
     }
 

@@ -9,8 +9,9 @@
 -- presented ('' if none), ARGV[13] the hash that was checked, ARGV[14]
 -- session lifetime.
 -- Reply: {'ok', initial '1'|'0'} (signup: {'ok', '1'}, no session made);
--- {'failed'} a wrong password counted; {'locked'}; {'changed'} the hash
--- was replaced meanwhile; {'error'}; or {V}: checked()'s verdicts,
+-- {'failed'} a wrong password counted; {'locked', '1'} when this check
+-- locked the user, {'locked'} when it was locked already; {'changed'} the
+-- hash was replaced meanwhile; {'error'}; or {V}: checked()'s verdicts,
 -- nosession.
 
 local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -30,6 +31,7 @@ if ARGV[8] ~= '1' then
     redis.call('HSET', uk, 'locked', '1')
     end_sessions(u)
     audit('lock', u, 'after ' .. f .. ' wrong passwords')
+    return {'locked', '1'}
   end
   return {'locked'}
 end

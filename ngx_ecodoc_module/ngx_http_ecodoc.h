@@ -63,6 +63,9 @@ typedef enum {
     NGX_HTTP_ECODOC_ST_N
 } ngx_http_ecodoc_status_e;
 
+/* the gate's verdicts are the first of them, to LOCKED */
+#define NGX_HTTP_ECODOC_GATE_N        (NGX_HTTP_ECODOC_ST_LOCKED + 1)
+
 
 /* the pages of ecodoc_pages, by the last segment of the URI */
 
@@ -195,6 +198,8 @@ typedef struct {
     ngx_shm_zone_t              *cache;          /* ecodoc_cache, or NULL */
     ngx_msec_t                   cache_valid;
 
+    ngx_shm_zone_t              *metrics;        /* ecodoc_metrics, or NULL */
+
     u_char                       secret[32];     /* form tokens */
     ngx_flag_t                   pages_used;
 
@@ -289,7 +294,76 @@ struct ngx_http_ecodoc_ctx_s {
     unsigned                     waiting:1;
     unsigned                     done:1;
     unsigned                     hashing:1;
+    unsigned                     counted:1;      /* the form's outcome */
 };
+
+
+/*
+ * The counters of ecodoc_metrics: one ngx_atomic_t of each in every
+ * worker's slot (ngx_http_ecodoc_metrics.c).  A family's counters follow
+ * one another: by its label's value, or a histogram's buckets (the last
+ * +Inf) and then its sum in microseconds.
+ */
+
+/* what a posted form came to, by page (signup .. logout) */
+
+typedef enum {
+    NGX_HTTP_ECODOC_R_DONE = 0,
+    NGX_HTTP_ECODOC_R_WRONG_PASSWORD,
+    NGX_HTTP_ECODOC_R_REFUSED,
+    NGX_HTTP_ECODOC_R_LOCKED,
+    NGX_HTTP_ECODOC_R_INVALID_FORM,
+    NGX_HTTP_ECODOC_R_ERROR,
+    NGX_HTTP_ECODOC_R_N
+} ngx_http_ecodoc_result_e;
+
+#define NGX_HTTP_ECODOC_FORMS_N       4
+
+/* Redis commands by kind: the scripts (ngx_http_ecodoc_script_e), then */
+#define NGX_HTTP_ECODOC_CMD_SESSION   NGX_HTTP_ECODOC_SCRIPT_N
+#define NGX_HTTP_ECODOC_CMD_PING      (NGX_HTTP_ECODOC_SCRIPT_N + 1)
+#define NGX_HTTP_ECODOC_CMD_SETUP     (NGX_HTTP_ECODOC_SCRIPT_N + 2)
+#define NGX_HTTP_ECODOC_CMD_N         (NGX_HTTP_ECODOC_SCRIPT_N + 3)
+
+/* why a command got no answer */
+#define NGX_HTTP_ECODOC_ERR_UNAVAILABLE  0    /* not sent: no connection */
+#define NGX_HTTP_ECODOC_ERR_LOST         1    /* the connection went */
+#define NGX_HTTP_ECODOC_ERR_REPLY        2    /* an error reply */
+#define NGX_HTTP_ECODOC_ERR_N            3
+
+#define NGX_HTTP_ECODOC_LATENCY_BUCKETS  13
+#define NGX_HTTP_ECODOC_HASH_BUCKETS     12
+
+typedef enum {
+    NGX_HTTP_ECODOC_M_GATE = 0,
+    NGX_HTTP_ECODOC_M_CACHE_HITS = NGX_HTTP_ECODOC_M_GATE
+                                   + NGX_HTTP_ECODOC_GATE_N,
+    NGX_HTTP_ECODOC_M_PAGES,
+    NGX_HTTP_ECODOC_M_LOCKOUTS = NGX_HTTP_ECODOC_M_PAGES
+                                 + NGX_HTTP_ECODOC_FORMS_N
+                                   * NGX_HTTP_ECODOC_R_N,
+    NGX_HTTP_ECODOC_M_SESSIONS,
+    NGX_HTTP_ECODOC_M_COMMANDS,
+    NGX_HTTP_ECODOC_M_ERRORS = NGX_HTTP_ECODOC_M_COMMANDS
+                               + NGX_HTTP_ECODOC_CMD_N,
+    NGX_HTTP_ECODOC_M_TIMEOUTS = NGX_HTTP_ECODOC_M_ERRORS
+                                 + NGX_HTTP_ECODOC_ERR_N,
+    NGX_HTTP_ECODOC_M_RECONNECTS,
+    NGX_HTTP_ECODOC_M_LATENCY,
+    NGX_HTTP_ECODOC_M_HASHES = NGX_HTTP_ECODOC_M_LATENCY
+                               + NGX_HTTP_ECODOC_LATENCY_BUCKETS + 1,
+    NGX_HTTP_ECODOC_M_HASHES_STARTED,
+    NGX_HTTP_ECODOC_M_HASHES_DONE,
+    NGX_HTTP_ECODOC_M_HASH_TIME,
+    NGX_HTTP_ECODOC_M_N = NGX_HTTP_ECODOC_M_HASH_TIME
+                          + NGX_HTTP_ECODOC_HASH_BUCKETS + 1
+} ngx_http_ecodoc_metric_e;
+
+/* adds to this worker's slot: no lock; nothing without ecodoc_metrics */
+#define ngx_http_ecodoc_count(m, n)                                           \
+    (ngx_http_ecodoc_metrics                                                  \
+     ? (void) ngx_atomic_fetch_add(&ngx_http_ecodoc_metrics[m], n)           \
+     : (void) 0)
 
 
 extern ngx_module_t  ngx_http_ecodoc_module;
@@ -311,6 +385,9 @@ ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 ngx_int_t ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_http_ecodoc_redis_handler_pt handler);
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);
+ngx_int_t ngx_http_ecodoc_redis_ping(ngx_http_request_t *r,
+    ngx_http_ecodoc_redis_handler_pt handler);
+ngx_uint_t ngx_http_ecodoc_redis_answered(ngx_msec_t within);
 ngx_int_t ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
     ngx_http_ecodoc_status_e *status, ngx_str_t *extra, ngx_uint_t nextra);
 extern ngx_str_t  ngx_http_ecodoc_status_names[];
@@ -367,6 +444,16 @@ ngx_int_t ngx_http_ecodoc_gate_page(ngx_http_request_t *r,
 ngx_int_t ngx_http_ecodoc_redirect(ngx_http_request_t *r, ngx_str_t *to,
     ngx_str_t *args);
 char *ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_ecodoc_metrics.c */
+extern ngx_atomic_t  *ngx_http_ecodoc_metrics;
+void ngx_http_ecodoc_metrics_init(ngx_cycle_t *cycle);
+uint64_t ngx_http_ecodoc_metrics_usec(void);
+void ngx_http_ecodoc_metrics_time(ngx_uint_t h, uint64_t usec);
+char *ngx_http_ecodoc_metrics_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ecodoc_health_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_ecodoc_form.c */

@@ -30,6 +30,8 @@ static void ngx_http_ecodoc_conn_free(void *parent, void *ptr,
 
 static ngx_int_t ngx_http_ecodoc_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ecodoc_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ecodoc_add_variables(ngx_conf_t *cf);
 static void *ngx_http_ecodoc_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -190,6 +192,20 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ecodoc_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ecodoc_metrics_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ecodoc_health_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -234,6 +250,9 @@ static ngx_http_variable_t  ngx_http_ecodoc_vars[] = {
     { ngx_string("ecodoc_cert_fingerprint"), NULL, ngx_http_ecodoc_variable,
       offsetof(ngx_http_ecodoc_ctx_t, fp),
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("ecodoc_status"), NULL, ngx_http_ecodoc_status_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
       ngx_http_null_variable
 };
@@ -482,6 +501,11 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     }
 
     if (ctx->done) {
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_GATE
+                              + (ctx->status < NGX_HTTP_ECODOC_GATE_N
+                                 ? ctx->status : NGX_HTTP_ECODOC_ST_ERROR),
+                              1);
+
         rc = ngx_http_ecodoc_gate_verdict(r, ctx);
 
         if (rc == NGX_DECLINED) {
@@ -517,6 +541,9 @@ ngx_http_ecodoc_gate_handler(ngx_http_request_t *r)
     {
         ctx->status = NGX_HTTP_ECODOC_ST_OK;
         ctx->done = 1;
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_GATE + NGX_HTTP_ECODOC_ST_OK,
+                              1);
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_CACHE_HITS, 1);
         return NGX_OK;
     }
 
@@ -778,6 +805,31 @@ ngx_http_ecodoc_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 
+/* $ecodoc_status: the gate's verdict, where the gate ran */
+
+static ngx_int_t
+ngx_http_ecodoc_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ecodoc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
+
+    if (ctx == NULL || !ctx->done) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_http_ecodoc_status_names[ctx->status].len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ngx_http_ecodoc_status_names[ctx->status].data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ecodoc_add_variables(ngx_conf_t *cf)
 {
@@ -962,7 +1014,6 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->gate, prev->gate, 0);
-
     ngx_conf_merge_str_value(conf->pages_uri, prev->pages_uri, "/ecodoc/");
     ngx_conf_merge_value(conf->subject_match, prev->subject_match, 1);
     ngx_conf_merge_uint_value(conf->password_min_length,
@@ -1310,6 +1361,8 @@ ngx_http_ecodoc_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ecodoc_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_ecodoc_metrics_init(cycle);
+
     return ngx_http_ecodoc_redis_init(cycle);
 }
 

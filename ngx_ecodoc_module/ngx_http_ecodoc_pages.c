@@ -129,6 +129,10 @@ static void ngx_http_ecodoc_session_done(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_ecodoc_refusal(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_status_e status);
+static void ngx_http_ecodoc_outcome(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_result_e result);
+static ngx_int_t ngx_http_ecodoc_unavailable(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 
 
 ngx_int_t
@@ -174,6 +178,7 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DECLINED) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_REFUSED);
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
                                        NGX_HTTP_ECODOC_T_ERROR,
                                        NGX_HTTP_ECODOC_MSG_NO_CERT, 0);
@@ -184,6 +189,7 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
     if (r->method == NGX_HTTP_POST) {
 
         if (r->headers_in.content_length_n > NGX_HTTP_ECODOC_FORM_MAX) {
+            ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
             return ngx_http_ecodoc_message(r, ctx,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                            NGX_HTTP_ECODOC_T_ERROR,
@@ -195,6 +201,7 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
         rc = ngx_http_read_client_request_body(r, ngx_http_ecodoc_form_read);
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
             return rc;
         }
 
@@ -233,9 +240,7 @@ ngx_http_ecodoc_session_check(ngx_http_request_t *r,
     if (ngx_http_ecodoc_gate_eval(r, ctx, ngx_http_ecodoc_session_done)
         != NGX_OK)
     {
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0);
+        return ngx_http_ecodoc_unavailable(r, ctx);
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -345,6 +350,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     rc = ngx_http_ecodoc_form_body(r, &body);
 
     if (rc != NGX_OK) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
         return ngx_http_ecodoc_message(r, ctx, rc, NGX_HTTP_ECODOC_T_ERROR,
                                        rc == NGX_HTTP_BAD_REQUEST
                                        ? NGX_HTTP_ECODOC_MSG_CONTENT_TYPE
@@ -352,12 +358,14 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     }
 
     if (ngx_http_ecodoc_form_parse(r, ctx, &body) != NGX_OK) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        NGX_HTTP_ECODOC_T_ERROR,
                                        NGX_HTTP_ECODOC_MSG_MALFORMED, 0);
     }
 
     if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD && ctx->sid.len == 0) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_REFUSED);
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_UNAUTHORIZED,
                                        NGX_HTTP_ECODOC_T_ERROR,
                                        NGX_HTTP_ECODOC_MSG_LOGIN_REQUIRED,
@@ -369,6 +377,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ecodoc: refused a cross-site or stale form POST");
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
                                        NGX_HTTP_ECODOC_T_ERROR,
                                        NGX_HTTP_ECODOC_MSG_FORGED, 0);
@@ -382,10 +391,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
                                        ngx_http_ecodoc_logout_done)
             != NGX_OK)
         {
-            return ngx_http_ecodoc_message(r, ctx,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           NGX_HTTP_ECODOC_T_ERROR,
-                                           NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0);
+            return ngx_http_ecodoc_unavailable(r, ctx);
         }
 
         return NGX_DONE;
@@ -396,6 +402,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     default: /* sign-up, login */
 
         if (ngx_http_ecodoc_user_ok(&ctx->f_user) != NGX_OK) {
+            ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
             return ngx_http_ecodoc_form_page(r, ctx, NGX_HTTP_BAD_REQUEST,
                                              NGX_HTTP_ECODOC_MSG_BAD_USER,
                                              "user", NULL);
@@ -419,6 +426,7 @@ ngx_http_ecodoc_form_act(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
     if (ngx_http_ecodoc_random_hex(ctx->resid, NGX_HTTP_ECODOC_RESID_LEN)
         != NGX_OK)
     {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_ERROR);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -441,6 +449,7 @@ ngx_http_ecodoc_password_change(ngx_http_request_t *r,
     rc = ngx_http_ecodoc_password_policy(r, ctx, &detail);
 
     if (rc != 0) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_INVALID_FORM);
         return ngx_http_ecodoc_form_page(r, ctx, NGX_HTTP_BAD_REQUEST,
                                     NGX_HTTP_ECODOC_MSG_PW_MISMATCH + rc - 1,
                                     rc == 3 ? "current" : "new", &detail);
@@ -449,6 +458,7 @@ ngx_http_ecodoc_password_change(ngx_http_request_t *r,
     if (ngx_http_ecodoc_random_hex(ctx->resid, NGX_HTTP_ECODOC_RESID_LEN)
         != NGX_OK)
     {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_ERROR);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -546,9 +556,7 @@ ngx_http_ecodoc_reserve(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
                                    ngx_http_ecodoc_reserve_done)
         != NGX_OK)
     {
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0);
+        return ngx_http_ecodoc_unavailable(r, ctx);
     }
 
     return NGX_DONE;
@@ -777,6 +785,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
     if (ngx_http_ecodoc_session_new(ctx) != NGX_OK) {
+        ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_ERROR);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -808,10 +817,7 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
                                    ngx_http_ecodoc_finish_done)
         != NGX_OK)
     {
-        ngx_http_finalize_request(r,
-            ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    NGX_HTTP_ECODOC_T_ERROR,
-                                    NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0));
+        ngx_http_finalize_request(r, ngx_http_ecodoc_unavailable(r, ctx));
     }
 }
 
@@ -820,7 +826,7 @@ static void
 ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    initial, to;
+    ngx_str_t                    extra, to;
     ngx_http_ecodoc_ctx_t       *ctx;
     ngx_http_ecodoc_status_e     status;
     ngx_http_ecodoc_loc_conf_t  *elcf;
@@ -828,16 +834,32 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
-    (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &initial,
-                                         1);
+    /*
+     * "ok" and whether the password is the initial one; "locked" and "1"
+     * when this very check locked the user
+     */
+
+    (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &extra, 1);
 
     /* the reservation is given back, whatever the verdict */
 
     ngx_http_ecodoc_slot_release(ctx);
 
     if (status != NGX_HTTP_ECODOC_ST_OK) {
+        if (status == NGX_HTTP_ECODOC_ST_LOCKED
+            && extra.len == 1 && extra.data[0] == '1')
+        {
+            ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_LOCKOUTS, 1);
+        }
+
         ngx_http_finalize_request(r, ngx_http_ecodoc_refusal(r, ctx, status));
         return;
+    }
+
+    ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_DONE);
+
+    if (ctx->page != NGX_HTTP_ECODOC_PAGE_SIGNUP) {
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_SESSIONS, 1);
     }
 
     switch (ctx->page) {
@@ -855,7 +877,7 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
             break;
         }
 
-        if (initial.len == 1 && initial.data[0] == '0') {
+        if (extra.len == 1 && extra.data[0] == '0') {
             to = ctx->f_next;
 
             if (to.len == 0) {
@@ -909,14 +931,13 @@ ngx_http_ecodoc_logout_done(ngx_http_request_t *r, redisReply *reply)
     if (ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, &user, 1)
         != NGX_OK)
     {
-        ngx_http_finalize_request(r,
-            ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    NGX_HTTP_ECODOC_T_ERROR,
-                                    NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0));
+        ngx_http_finalize_request(r, ngx_http_ecodoc_unavailable(r, ctx));
         return;
     }
 
     /* "nosession": already ended; the cookie goes all the same */
+
+    ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_DONE);
 
     ngx_http_ecodoc_cache_forget(r, ctx);
 
@@ -970,6 +991,16 @@ ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ecodoc: page refused: %V",
                   &ngx_http_ecodoc_status_names[status]);
+
+    ngx_http_ecodoc_outcome(r, ctx,
+                            status == NGX_HTTP_ECODOC_ST_FAILED
+                            ? NGX_HTTP_ECODOC_R_WRONG_PASSWORD
+                            : status == NGX_HTTP_ECODOC_ST_LOCKED
+                            ? NGX_HTTP_ECODOC_R_LOCKED
+                            : (status == NGX_HTTP_ECODOC_ST_ERROR
+                               || status == NGX_HTTP_ECODOC_ST_BUSY)
+                            ? NGX_HTTP_ECODOC_R_ERROR
+                            : NGX_HTTP_ECODOC_R_REFUSED);
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
 
@@ -1029,4 +1060,39 @@ ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    NGX_HTTP_ECODOC_T_ERROR,
                                    NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0);
+}
+
+
+/* the 503 of a Redis that could not be asked */
+
+static ngx_int_t
+ngx_http_ecodoc_unavailable(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_ERROR);
+
+    return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   NGX_HTTP_ECODOC_T_ERROR,
+                                   NGX_HTTP_ECODOC_MSG_UNAVAILABLE, 0);
+}
+
+
+/* what a posted form came to, counted once (ecodoc_metrics) */
+
+static void
+ngx_http_ecodoc_outcome(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_http_ecodoc_result_e result)
+{
+    if (r->method != NGX_HTTP_POST || ctx->counted
+        || ctx->page < NGX_HTTP_ECODOC_PAGE_SIGNUP
+        || ctx->page > NGX_HTTP_ECODOC_PAGE_LOGOUT)
+    {
+        return;
+    }
+
+    ctx->counted = 1;
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_PAGES
+                          + (ctx->page - NGX_HTTP_ECODOC_PAGE_SIGNUP)
+                            * NGX_HTTP_ECODOC_R_N
+                          + result, 1);
 }

@@ -30,6 +30,7 @@ typedef struct {
     unsigned                   ln, r, p;
     int                        verified;
     int                        hashed;
+    uint64_t                   usec;        /* the thread's, with metrics */
     char                       new_hash[ECODOC_PASSWD_LEN];
 } ngx_http_ecodoc_job_t;
 
@@ -75,6 +76,8 @@ ngx_http_ecodoc_password_check(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_HASHES, 1);
+
     /* the request may not go away while a thread reads its memory */
 
     r->main->blocked++;
@@ -109,6 +112,11 @@ ngx_http_ecodoc_password_thread(void *data, ngx_log_t *log)
 {
     ngx_http_ecodoc_job_t  *job = data;
 
+    uint64_t  start;
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_HASHES_STARTED, 1);
+    start = ngx_http_ecodoc_metrics ? ngx_http_ecodoc_metrics_usec() : 0;
+
     ngx_http_ecodoc_password_yield();
 
     job->verified = ecodoc_passwd_verify((char *) job->password.data,
@@ -123,6 +131,10 @@ ngx_http_ecodoc_password_thread(void *data, ngx_log_t *log)
         if (!job->hashed) {
             job->verified = -1;
         }
+    }
+
+    if (ngx_http_ecodoc_metrics) {
+        job->usec = ngx_http_ecodoc_metrics_usec() - start;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
@@ -153,6 +165,9 @@ ngx_http_ecodoc_password_done(ngx_event_t *ev)
 
     ctx->hashing = 0;
     ctx->verified = job->verified;
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_HASHES_DONE, 1);
+    ngx_http_ecodoc_metrics_time(NGX_HTTP_ECODOC_M_HASH_TIME, job->usec);
 
     if (job->verified == -1) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,

@@ -26,6 +26,7 @@ struct ngx_http_ecodoc_redis_cmd_s {
     ngx_http_ecodoc_ctx_t             *ctx;
     ngx_http_ecodoc_redis_handler_pt   handler;
     ngx_http_ecodoc_redis_cmd_t       *next;      /* in the free list */
+    uint64_t                           sent;      /* us, with metrics */
 };
 
 
@@ -36,6 +37,8 @@ typedef struct {
     ngx_msec_t                         backoff;
     ngx_msec_t                         next_try;
     ngx_uint_t                         ready;     /* the setup succeeded */
+    ngx_uint_t                         was_ready; /* once, in this worker */
+    ngx_msec_t                         answered;  /* the last answer */
     char                               sha[NGX_HTTP_ECODOC_SCRIPT_N][41];
     /* "EVALSHA sha 0 prefix" in Redis' protocol, by script */
     ngx_str_t                          head[NGX_HTTP_ECODOC_SCRIPT_N];
@@ -48,7 +51,8 @@ typedef struct {
 
 static u_char *ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s);
 static ngx_int_t ngx_http_ecodoc_redis_send(ngx_http_request_t *r,
-    u_char *buf, size_t len, ngx_http_ecodoc_redis_handler_pt handler);
+    u_char *buf, size_t len, ngx_uint_t kind,
+    ngx_http_ecodoc_redis_handler_pt handler);
 static void ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_ecodoc_redis_connect(void);
 static void ngx_http_ecodoc_redis_drop(const char *why);
@@ -240,7 +244,7 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
         p = ngx_http_ecodoc_redis_bulk(p, i < 2 ? &common[i] : &args[i - 2]);
     }
 
-    return ngx_http_ecodoc_redis_send(r, buf, p - buf, handler);
+    return ngx_http_ecodoc_redis_send(r, buf, p - buf, script, handler);
 }
 
 
@@ -274,7 +278,31 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     p = ngx_cpymem(p, ngx_http_ecodoc_redis.getex_tail.data,
                    ngx_http_ecodoc_redis.getex_tail.len);
 
-    return ngx_http_ecodoc_redis_send(r, buf, p - buf, handler);
+    return ngx_http_ecodoc_redis_send(r, buf, p - buf,
+                                      NGX_HTTP_ECODOC_CMD_SESSION, handler);
+}
+
+
+/* PING, for ecodoc_health */
+
+ngx_int_t
+ngx_http_ecodoc_redis_ping(ngx_http_request_t *r,
+    ngx_http_ecodoc_redis_handler_pt handler)
+{
+    static u_char  ping[] = "*1\r\n$4\r\nPING\r\n";
+
+    return ngx_http_ecodoc_redis_send(r, ping, sizeof(ping) - 1,
+                                      NGX_HTTP_ECODOC_CMD_PING, handler);
+}
+
+
+/* the connection is set up and Redis answered it within the last ms */
+
+ngx_uint_t
+ngx_http_ecodoc_redis_answered(ngx_msec_t within)
+{
+    return ngx_http_ecodoc_redis.ac != NULL && ngx_http_ecodoc_redis.ready
+           && ngx_current_msec - ngx_http_ecodoc_redis.answered < within;
 }
 
 
@@ -282,7 +310,7 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
 
 static ngx_int_t
 ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
-    ngx_http_ecodoc_redis_handler_pt handler)
+    ngx_uint_t kind, ngx_http_ecodoc_redis_handler_pt handler)
 {
     ngx_http_ecodoc_ctx_t        *ctx;
     ngx_http_ecodoc_redis_cmd_t  *cmd;
@@ -292,6 +320,8 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
     if (ngx_http_ecodoc_redis.ac == NULL
         && ngx_http_ecodoc_redis_connect() != NGX_OK)
     {
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
+                              + NGX_HTTP_ECODOC_ERR_UNAVAILABLE, 1);
         return NGX_ERROR;
     }
 
@@ -311,6 +341,7 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
     cmd->request = r;
     cmd->ctx = ctx;
     cmd->handler = handler;
+    cmd->sent = ngx_http_ecodoc_metrics ? ngx_http_ecodoc_metrics_usec() : 0;
 
     if (redisAsyncFormattedCommand(ngx_http_ecodoc_redis.ac,
                                    ngx_http_ecodoc_redis_reply, cmd,
@@ -320,8 +351,12 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
         ngx_http_ecodoc_redis_cmd_free(cmd);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ecodoc: Redis command not queued");
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
+                              + NGX_HTTP_ECODOC_ERR_UNAVAILABLE, 1);
         return NGX_ERROR;
     }
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_COMMANDS + kind, 1);
 
     ctx->redis_cmd = cmd;
 
@@ -551,6 +586,11 @@ ngx_http_ecodoc_redis_connect(void)
         return NGX_ERROR;
     }
 
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_COMMANDS
+                          + NGX_HTTP_ECODOC_CMD_SETUP,
+                          (emcf->redis_password.len != 0)
+                          + (emcf->redis_db != 0) + NGX_HTTP_ECODOC_SCRIPT_N);
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_ecodoc_redis.log, 0,
                    "ecodoc: connecting to Redis %V:%i",
                    &emcf->redis_host, emcf->redis_port);
@@ -657,10 +697,18 @@ ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
         && reply->len == strlen(expect)
         && ngx_strncmp(reply->str, expect, reply->len) == 0)
     {
+        ngx_http_ecodoc_redis.answered = ngx_current_msec;
+
         if (expect == ngx_http_ecodoc_redis.sha[NGX_HTTP_ECODOC_SCRIPT_N - 1])
         {
             ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
             ngx_http_ecodoc_redis.ready = 1;
+
+            if (ngx_http_ecodoc_redis.was_ready) {
+                ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_RECONNECTS, 1);
+            }
+
+            ngx_http_ecodoc_redis.was_ready = 1;
         }
 
         return;
@@ -687,10 +735,28 @@ ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     req = cmd->request;
 
+    if (reply) {
+        ngx_http_ecodoc_redis.answered = ngx_current_msec;
+
+        if (ngx_http_ecodoc_metrics) {
+            ngx_http_ecodoc_metrics_time(NGX_HTTP_ECODOC_M_LATENCY,
+                                         ngx_http_ecodoc_metrics_usec()
+                                         - cmd->sent);
+        }
+
+    } else if (req) {
+        /* a request waited for it: not one abandoned, or timed out */
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
+                              + NGX_HTTP_ECODOC_ERR_LOST, 1);
+    }
+
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
                       "ecodoc: Redis error: %*s", (size_t) reply->len,
                       reply->str);
+
+        ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
+                              + NGX_HTTP_ECODOC_ERR_REPLY, 1);
 
         if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
             && ngx_http_ecodoc_redis.ac == ac)
@@ -732,6 +798,8 @@ ngx_http_ecodoc_redis_timeout(ngx_event_t *ev)
     cmd = ctx->redis_cmd;
 
     ngx_log_error(NGX_LOG_ERR, c->log, 0, "ecodoc: Redis timed out");
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_TIMEOUTS, 1);
 
     if (cmd) {
         ctx->redis_cmd = NULL;

@@ -204,6 +204,7 @@ sub path         { File::Spec->catfile($_[0]{dir}, $_[1]) }
 #   directives => { ecodoc_max_failures => 3, ecodoc_scrypt => undef, ... }
 #                 overrides (undef removes) the default ecodoc_* directives
 #   redis_unix => 1: the module talks to Redis over a unix socket
+#   workers    => N: worker_processes (default 1)
 sub start {
     my ($self, %o) = @_;
     $self->{conf_opts} = \%o;
@@ -724,7 +725,7 @@ EOF
 
     my $conf = <<'EOF';
 %%MAIN%%
-worker_processes 1;
+worker_processes %%WORKERS%%;
 master_process on;
 error_log %%DIR%%/error.log info;
 
@@ -770,10 +771,11 @@ EOF
         LOCATIONS     => $locations,
         LISTEN_HTTP2  => $listen_http2,
         HTTP2         => $http2,
+        WORKERS       => $o{workers} || 1,
     );
     # twice: snippets may carry %%PORT%% etc. themselves
     for (1 .. 2) {
-        $conf =~ s/%%(MAIN|DIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS|LISTEN_HTTP2|HTTP2)%%/$sub{$1}/g;
+        $conf =~ s/%%(MAIN|DIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS|LISTEN_HTTP2|HTTP2|WORKERS)%%/$sub{$1}/g;
         $conf =~ s/%%PORT%%/$self->{port}/g;
         $conf =~ s/%%BACKEND_PORT%%/$self->{backend_port}/g;
         $conf =~ s/%%REDIS_PORT%%/$self->{redis_port}/g;
@@ -801,12 +803,45 @@ sub nginx_stop {
 
 sub nginx_running { $_[0]->alive('nginx') }
 
+# the pids of nginx's worker processes (the master's children)
+sub nginx_workers {
+    my ($self) = @_;
+    my $master = $self->{procs}{nginx} or return;
+    open(my $fh, '<', "/proc/$master/task/$master/children") or return;
+    my $l = <$fh> // '';
+    close $fh;
+    return split ' ', $l;
+}
+
+# nginx_reload(%start_options): rewrites nginx.conf with those options
+# (when given), sends HUP to the master and waits until every worker is a
+# new one; returns their pids
+sub nginx_reload {
+    my ($self, %o) = @_;
+    if (%o) {
+        $self->{conf_opts} = { %{ $self->{conf_opts} || {} }, %o };
+        $self->write_nginx_conf(%{ $self->{conf_opts} });
+    }
+    my $n = $self->{conf_opts}{workers} || 1;
+    my %old = map { $_ => 1 } $self->nginx_workers;
+    kill 'HUP', $self->{procs}{nginx} or croak 'nginx is not running';
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        my @w = $self->nginx_workers;
+        return @w if @w == $n && !grep { $old{$_} } @w;
+        sleep 0.05;
+    }
+    croak "nginx reload: the workers were not replaced:\n"
+        . $self->logs('nginx');
+}
+
 sub error_log { $_[0]->read_file('error.log') // '' }
 
-# lines of error.log that tell of a crashed worker
+# lines of error.log that tell of a crashed worker (not of one that a
+# reload ended: "exited with code 0")
 sub crashes {
     my ($self) = @_;
-    return grep { /exited on signal|core dumped|worker process \d+ exited with/ }
+    return grep { /exited on signal|core dumped|worker process \d+ exited with code [1-9]/ }
         split /\n/, $self->error_log;
 }
 
