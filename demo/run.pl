@@ -1,8 +1,13 @@
 #!/usr/bin/perl
 
-# `make demo`: the gateway on https://localhost:8443 with a demo CA, a demo
-# user and the demo backend, and the curl lines that walk every step as a
-# browser would.
+# `make demo`: the whole service on https://localhost:8443 as the manual
+# walks it: a CA made with `ecodoc-ca init`, a demo user added with
+# `ecodoc-ca user add` (its registration notice, certificate password and
+# initial password), the enrollment site (`ecodoc-ca enroll-server`) and
+# the demo backend behind the same nginx, and the curl lines that walk
+# STEP1-4, the sign-up, the login, the password change and the service
+# with the certificate the enrollment site issued, as a browser would.
+# The same lines are in walkthrough.sh in the demo's directory.
 #
 #   ECODOC_MODULE=build/nginx/objs/ngx_http_ecodoc_module.so \
 #   ECODOC_CA=build/ecodoc-ca perl demo/run.pl
@@ -25,6 +30,7 @@ use IO::Socket::IP;
 use POSIX ();
 use Time::HiRes qw(sleep);
 
+use Encode ();
 use lib dirname(abs_path(__FILE__)) . '/../t/lib';
 use Ecodoc::Test qw(hdr);
 
@@ -81,8 +87,9 @@ if (@missing) {
     exit 1;
 }
 
-say_ 'ecodoc demo: starting Redis, nginx with ngx_ecodoc_module and the demo'
-    . ' backend in a temp dir (Ctrl-C stops everything) ...';
+say_ 'ecodoc demo: starting Redis, nginx with ngx_ecodoc_module, the'
+    . ' enrollment site and the demo backend in a temp dir (Ctrl-C stops'
+    . ' everything) ...';
 
 ###############################################################################
 # the port
@@ -130,34 +137,31 @@ my $ok = eval {
     $t->{port} = $port;    # the harness picks a random one; the demo wants this one
     my $d = $t->dir;
 
-    print '  demo CA and server certificate (openssl, ECDSA P-256) ... ';
-    $t->make_ca();
-    say_ 'ok';
+    print "  the clients' CA (ecodoc-ca init) and a server certificate "
+        . '(openssl) ... ';
+    $t->eca_init('--org', 'Ecodoc Demo');
+    say_ $t->eca_dir;
 
     print '  Redis ... ';
     $t->redis_start();
     say_ '127.0.0.1:' . $t->redis_port;
 
-    print "  demo user '$USER' (ecodoc-ca user add, scrypt at its default cost) ... ";
-    my $out = $t->ca('user', 'add', $USER);
+    print "  demo user '$USER' (ecodoc-ca user add, scrypt at its default "
+        . 'cost) ... ';
+    my $out = $t->eca('user', 'add', $USER,
+        '--enroll-url', "https://localhost:$port/enroll/",
+        '--site-url', "https://localhost:$port/");
     my ($initial) = $out =~ /^initial password: (\S+)$/m
         or die "ecodoc-ca user add $USER printed no initial password:\n$out";
+    my ($code) = $out =~ /^certificate password: (\S+)$/m
+        or die "ecodoc-ca user add $USER printed no certificate password:"
+            . "\n$out";
+    my ($notice) = $out =~ /^--- notice ---\n(.*)\z/ms;
     say_ 'ok';
 
-    print "  client certificate for '$USER' (CN=$USER, PEM and PKCS#12) ... ";
-    $t->cert($USER, cn => $USER);
-    my $p12pw = random_password(16);
-    {
-        local $ENV{ECODOC_DEMO_P12_PASS} = $p12pw;
-        $t->openssl('pkcs12', '-export',
-            '-in', $t->path("$USER.crt"), '-inkey', $t->path("$USER.key"),
-            '-name', "ecodoc $USER", '-keypbe', 'AES-256-CBC',
-            '-certpbe', 'AES-256-CBC', '-macalg', 'sha256',
-            '-passout', 'env:ECODOC_DEMO_P12_PASS',
-            '-out', $t->path("$USER.p12"));
-    }
-    chmod 0600, $t->path("$USER.key"), $t->path("$USER.p12");
-    say_ 'ok';
+    print '  the enrollment site (ecodoc-ca enroll-server) ... ';
+    $t->enroll_start();
+    say_ $t->enroll_sock;
 
     print '  demo backend (demo/backend.pl) ... ';
     $t->backend_start();
@@ -165,7 +169,8 @@ my $ok = eval {
 
     print '  nginx ... ';
     $t->write_nginx_conf(
-        server => $have_v6 ? "        listen [::1]:%%PORT%% ssl;\n" : '',
+        server => ($have_v6 ? "        listen [::1]:%%PORT%% ssl;\n" : '')
+            . $t->enroll_server_conf,
         directives => {
             # production values: the module's defaults
             ecodoc_scrypt              => undef,    # 17 8 1
@@ -174,21 +179,22 @@ my $ok = eval {
     );
     $t->nginx_start();
 
-    # the whole chain answers: nginx, the module, its Redis connection
-    my $r;
+    # the whole chain answers: nginx, the enrollment site, the module (a
+    # browser without a certificate is refused)
+    my ($r, $g);
     for (1 .. 50) {
-        $r = $t->http(GET => '/', cert => $USER);
-        last if $r->{status} == 303;
+        $r = $t->http(GET => '/enroll/');
+        $g = $t->http(GET => '/');
+        last if $r->{status} == 200 && $g->{status} == 403;
         sleep 0.1;
     }
-    my $loc = hdr($r, 'location') // '';
-    die "GET / with the demo certificate answered "
-        . ($r->{status} || ($r->{error} // 'nothing'))
-        . " $loc, not 303 to the sign-up page\n" . $t->logs('nginx')
-        unless $r->{status} == 303 && $loc =~ m{/ecodoc/signup\z};
+    die "GET /enroll/ answered " . ($r->{status} || ($r->{error} // 'nothing'))
+        . " and GET / without a certificate " . ($g->{status} || 'nothing')
+        . ", not 200 and 403\n" . $t->logs('nginx') . $t->logs('enroll')
+        unless $r->{status} == 200 && $g->{status} == 403;
     say_ "https://localhost:$port/";
 
-    print_instructions($d, $initial, $p12pw);
+    print_instructions($d, $initial, $code, $notice);
     1;
 };
 unless ($ok) {
@@ -204,7 +210,7 @@ unless ($ok) {
 
 while (1) {
     sleep 0.5;
-    for my $name (qw(nginx redis backend)) {
+    for my $name (qw(nginx redis backend enroll)) {
         next if $t->alive($name);
         print STDERR "\necodoc demo: $name stopped unexpectedly:\n"
             . $t->logs($name);
@@ -232,64 +238,104 @@ sub random_password {
 }
 
 sub print_instructions {
-    my ($d, $initial, $p12pw) = @_;
-    my $url  = "https://localhost:$port";
-    my $c    = 'curl -sS --cacert ca.crt --cert demo.crt --key demo.key';
-    my $tok  = q{sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p'};
-    my $text = q{sed -e 's/<[^>]*>//g' -e '/^[[:space:]]*$/d'};
-    my $ca   = abs_path($ENV{ECODOC_CA});
-    my $rp   = $t->redis_port;
+    my ($d, $initial, $code, $notice) = @_;
+    my $url   = "https://localhost:$port";
+    my $c     = 'curl -sS --cacert ca.crt --cert demo.crt --key demo.key';
+    my $e     = 'curl -sS --cacert ca.crt -c enroll.jar -b enroll.jar';
+    my $tok   = q{sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1};
+    my $text  = q{sed -e '/<style/,/<\/style>/d' -e 's/<[^>]*>//g' -e '/^[[:space:]]*$/d'};
+    my $head  = q{grep -a -i -e '^HTTP/' -e '^location'};
+    my $ca    = abs_path($ENV{ECODOC_CA});
+    my $rp    = $t->redis_port;
+    my $p12pw = random_password(16);
+
+    my $walk = <<"EOF";
+cd $d
+
+# STEP1 (証明書発行サイト): the user ID and the certificate password of the
+# notice -> 303 to STEP2; the enrollment session is in the cookie jar
+CSRF=\$($e $url/enroll/ | $tok)
+$e -o /dev/null -D - -d user=$USER -d 'password=$code' -d "csrf=\$CSRF" $url/enroll/step1 | $head
+
+# STEP2: the key, ECDSA P-256 (ec; or rsa2048, rsa3072, rsa4096) -> 303 to STEP3
+CSRF=\$($e $url/enroll/step2 | $tok)
+$e -o /dev/null -D - -d key=ec -d "csrf=\$CSRF" $url/enroll/step2 | $head
+
+# STEP3: a password for the PKCS#12 file; the site makes the key and the
+# certificate, the browser downloads demo.p12 (the certificate password is
+# now used up); then what a browser would import, as PEM for curl
+CSRF=\$($e $url/enroll/step3 | $tok)
+$e -o demo.p12 -D - -d mode=p12 -d 'p12pw=$p12pw' -d 'p12pw2=$p12pw' -d "csrf=\$CSRF" $url/enroll/step3 | grep -a -i -e '^HTTP/' -e '^content-disposition'
+openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -clcerts -nokeys -out demo.crt
+openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -nocerts -nodes -out demo.key
+#   (or with a key of your own: openssl req -new -newkey ec -pkeyopt
+#   ec_paramgen_curve:P-256 -nodes -keyout demo.key -subj /CN=$USER -out demo.csr;
+#   POST -d mode=csr --data-urlencode csr\@demo.csr with the csrf instead of the
+#   p12pw fields, then $e -o demo.crt $url/enroll/certificate.pem)
+
+# STEP4: the browser presents the certificate: its subject, serial,
+# fingerprint and expiry
+$c $url/enroll/step4 | $text | grep -a -A1 -e サブジェクト -e シリアル -e フィンガープリント -e 有効期限
+
+# GET /: the certificate is not signed up yet -> 303 to the sign-up page
+$c -o /dev/null -D - $url/ | $head
+
+# sign-up: user ID + initial password -> 200 "サインアップが完了しました。"
+CSRF=\$($c $url/ecodoc/signup | $tok)
+$c -D - -d user=$USER -d 'password=$initial' -d "csrf=\$CSRF" $url/ecodoc/signup | grep -a -e '^HTTP/' -e 'サインアップが完了しました'
+
+# log in (cookie jar) -> 303 to /ecodoc/password: the initial password must be changed
+CSRF=\$($c -c jar -b jar $url/ecodoc/login | $tok)
+$c -c jar -b jar -o /dev/null -D - -d user=$USER -d 'password=$initial' -d "csrf=\$CSRF" $url/ecodoc/login | $head
+
+# GET / now: still only the password page -> 303 to /ecodoc/password
+$c -c jar -b jar -o /dev/null -D - $url/ | $head
+
+# change the initial password -> 200 "パスワードを変更しました。" (the cookie is rotated)
+CSRF=\$($c -c jar -b jar $url/ecodoc/password | $tok)
+$c -c jar -b jar -D - -d 'current=$initial' -d 'new=$NEW_PW' -d 'new2=$NEW_PW' -d "csrf=\$CSRF" $url/ecodoc/password | grep -a -e '^HTTP/' -e 'パスワードを変更しました'
+
+# GET /: the backend's サービス TOP page and the identity headers it received
+# (the X-Ecodoc-User a client sends is dropped; nginx sets the real one)
+$c -c jar -b jar -D - -H 'X-Ecodoc-User: mallory' $url/ | $text
+
+# log out -> 200 "ログアウトしました。"; GET / is then sent to the login page again
+CSRF=\$($c -c jar -b jar $url/ecodoc/logout | $tok)
+$c -c jar -b jar -D - -d "csrf=\$CSRF" $url/ecodoc/logout | grep -a -e '^HTTP/' -e 'ログアウトしました'
+$c -c jar -b jar -o /dev/null -D - $url/ | $head
+EOF
+
+    $t->write_file('walkthrough.sh', Encode::encode('UTF-8', $walk));
+    $notice = defined $notice ? Encode::decode('UTF-8', $notice) : "(none)\n";
+    $notice =~ s/^/  | /mg;
 
     print <<"EOF";
 
 ecodoc demo is running
 
-  URL               $url/
-  user ID           $USER
-  initial password  $initial
-  CA certificate    $d/ca.crt
-  client cert/key   $d/$USER.crt  $d/$USER.key
-  PKCS#12           $d/$USER.p12  (password: $p12pw)
-  administration    $ca --redis 127.0.0.1:$rp --prefix $PREFIX user show $USER
+  URL                   $url/
+  enrollment site       $url/enroll/
+  user ID               $USER
+  certificate password  $code   (認証情報パスワード: STEP1, one issuance)
+  initial password      $initial   (サインアップ・ログイン初期パスワード)
+  CA certificate        $d/ca.crt   (the clients' CA: $d/eca/ca.crt)
+  administration        $ca --redis 127.0.0.1:$rp --prefix $PREFIX user show $USER
 
-In a browser: import $USER.p12 as your certificate, trust ca.crt for
-websites, open $url/.
+The registration notice `ecodoc-ca user add` printed for the user (the
+two passwords above go to the user separately):
+$notice
+In a browser: trust ca.crt for websites, open $url/enroll/ and follow
+STEP1-4 with the certificate password, install the PKCS#12 it gives you,
+then open $url/ and sign up with the initial password.
 
-With curl, as a browser would (paste line by line into a shell):
+With curl, as a browser would (paste line by line into a shell, or run
+bash $d/walkthrough.sh):
 
-cd $d
-
-# 1. GET /: the certificate is not signed up yet -> 303 to the sign-up page
-$c -o /dev/null -D - $url/
-
-# 2. sign-up: GET the form and keep its csrf token, then POST user ID + initial password
-#    -> 200 "サインアップが完了しました。"
-CSRF=\$($c $url/ecodoc/signup | $tok); echo "csrf=\$CSRF"
-$c -D - -d user=$USER -d 'password=$initial' -d "csrf=\$CSRF" $url/ecodoc/signup | grep -a -e '^HTTP/' -e 'サインアップが完了しました'
-
-# 3. log in (cookie jar: -c jar -b jar) -> 303 to /ecodoc/password (the initial password must be changed)
-CSRF=\$($c -c jar -b jar $url/ecodoc/login | $tok); echo "csrf=\$CSRF"
-$c -c jar -b jar -o /dev/null -D - -d user=$USER -d 'password=$initial' -d "csrf=\$CSRF" $url/ecodoc/login
-
-# 4. GET / now: still only the password page -> 303 to /ecodoc/password
-$c -c jar -b jar -o /dev/null -D - $url/
-
-# 5. change the initial password -> 200 "パスワードを変更しました。" (the cookie is rotated)
-CSRF=\$($c -c jar -b jar $url/ecodoc/password | $tok); echo "csrf=\$CSRF"
-$c -c jar -b jar -D - -d 'current=$initial' -d 'new=$NEW_PW' -d 'new2=$NEW_PW' -d "csrf=\$CSRF" $url/ecodoc/password | grep -a -e '^HTTP/' -e 'パスワードを変更しました'
-
-# 6. GET /: the backend's サービス TOP page and the identity headers it received
-#    (the X-Ecodoc-User a client sends is dropped; nginx sets the real one)
-$c -c jar -b jar -D - -H 'X-Ecodoc-User: mallory' $url/ | $text
-
-# 7. log out -> 200 "ログアウトしました。"; GET / is then sent to the login page again
-CSRF=\$($c -c jar -b jar $url/ecodoc/logout | $tok); echo "csrf=\$CSRF"
-$c -c jar -b jar -D - -d "csrf=\$CSRF" $url/ecodoc/logout | grep -a -e '^HTTP/' -e 'ログアウトしました'
-$c -c jar -b jar -o /dev/null -D - $url/
-
+$walk
 (Forms refuse an Origin header other than $url; curl sends none,
 which is allowed. The new password is now $NEW_PW.)
 
-Ctrl-C stops nginx, Redis and the backend and removes $d.
+Ctrl-C stops nginx, Redis, the enrollment site and the backend and
+removes $d.
 EOF
 }
