@@ -26,8 +26,8 @@
 static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
 
     { "user", ecodoc_ca_user,
-      "user add USER [--password-stdin] [--cost LN] [--dir DIR]\n"
-      "         [--enroll-url URL] [--site-url URL] [--enroll-days N]\n"
+      "user add USER [--password-stdin] [--cost LN] [--enroll-url URL]\n"
+      "         [--site-url URL] [--enroll-days N]\n"
       "user reset-password USER [--password-stdin] [--cost LN]\n"
       "user show USER\n"
       "user list\n"
@@ -98,10 +98,7 @@ ecodoc_ca_usage(void)
           "(default 20)\n"
           "  --dir DIR              the CA directory (ECODOC_CA_DIR); init, "
           "issue, certs,\n"
-          "                         revoke, crl, enroll-server; with user "
-          "add it also makes\n"
-          "                         the certificate password and prints "
-          "the notice\n"
+          "                         revoke, crl, enroll-server\n"
           "  --passphrase-file F    the CA key's passphrase, first line "
           "of F\n"
           "                         (ECODOC_CA_PASSPHRASE_FILE)\n"

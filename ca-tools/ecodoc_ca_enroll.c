@@ -75,10 +75,11 @@ ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
     unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1])
 {
     int            i;
-    char           stored[ECODOC_PASSWD_LEN], ndays[24], id[33];
+    char           stored[ECODOC_PASSWD_LEN], dummy[ECODOC_PASSWD_LEN],
+                   other[ECODOC_CA_CODE_LEN + 1], ndays[24], id[33];
     long long      expires;
     redisReply    *r;
-    const char    *args[4];
+    const char    *args[5];
     unsigned char  raw[16];
 
     if (ecodoc_passwd_random(pw, ECODOC_CA_CODE_LEN) != 0
@@ -92,22 +93,29 @@ ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
         sprintf(id + 2 * i, "%02x", raw[i]);
     }
 
+    /* and the hash of a password nobody knows, for STEP1's unknown users */
+
     if (ecodoc_passwd_hash(pw, ECODOC_CA_CODE_LEN, cost, ECODOC_SCRYPT_R,
-                           ECODOC_SCRYPT_P, stored) != 0)
+                           ECODOC_SCRYPT_P, stored) != 0
+        || ecodoc_passwd_random(other, ECODOC_CA_CODE_LEN) != 0
+        || ecodoc_passwd_hash(other, ECODOC_CA_CODE_LEN, cost,
+                              ECODOC_SCRYPT_R, ECODOC_SCRYPT_P, dummy) != 0)
     {
         ecodoc_ca_error("cannot hash the password");
         return -1;
     }
 
+    OPENSSL_cleanse(other, sizeof(other));
     snprintf(ndays, sizeof(ndays), "%ld", days);
 
     args[0] = user;
     args[1] = stored;
     args[2] = ndays;
     args[3] = id;
+    args[4] = dummy;
 
     r = ecodoc_ca_redis_script(ca, ecodoc_lua_enroll_new, REDIS_REPLY_INTEGER,
-                               "cli", "", 4, args);
+                               "cli", "", 5, args);
     if (r == NULL) {
         return -1;
     }
@@ -403,11 +411,23 @@ ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user, const char *pw,
     if (strcmp(r->element[0]->str, "ok") != 0) {
         rc = (strcmp(r->element[0]->str, "locked") == 0)
              ? ECODOC_CA_CODE_LOCKED : ECODOC_CA_CODE_WRONG;
-        freeReplyObject(r);
 
-        /* as slow as a real check: the answer's time tells nothing */
-        (void) ecodoc_passwd_verify(pw, len, ecodoc_ca_dummy_hash,
-                                    sizeof(ecodoc_ca_dummy_hash) - 1);
+        /*
+         * as slow as a real check, so that the answer's time tells nothing:
+         * against the hash of nothing made at the cost of the newest
+         * certificate password (lua/enroll_new.lua), else ours
+         */
+
+        if (r->elements == 2 && r->element[1]->len > 0) {
+            (void) ecodoc_passwd_verify(pw, len, r->element[1]->str,
+                                        r->element[1]->len);
+
+        } else {
+            (void) ecodoc_passwd_verify(pw, len, ecodoc_ca_dummy_hash,
+                                        sizeof(ecodoc_ca_dummy_hash) - 1);
+        }
+
+        freeReplyObject(r);
         return rc;
     }
 

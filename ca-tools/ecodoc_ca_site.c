@@ -567,13 +567,13 @@ ecodoc_ca_step4(ecodoc_ca_page_t *pg)
 /* the router */
 
 static void
-ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
+ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
     ecodoc_ca_resp_t *resp)
 {
     const char        *page, *m;
     ecodoc_ca_page_t   pg;
 
-    pg.site = ctx;
+    pg.site = site;
     pg.req = req;
     pg.resp = resp;
     pg.en = ecodoc_ca_http_english(req);
@@ -631,6 +631,19 @@ ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
     } else {
         ecodoc_ca_certificate_pem(&pg);
     }
+}
+
+
+/* a request, in its own process: routed, then its Redis connection closed */
+
+static void
+ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
+    ecodoc_ca_resp_t *resp)
+{
+    ecodoc_ca_site_t  *site = ctx;
+
+    ecodoc_ca_site_route(site, req, resp);
+    ecodoc_ca_redis_close(site->ca);
 }
 
 

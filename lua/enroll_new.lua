@@ -1,7 +1,9 @@
 -- enroll_new.lua: a new certificate password (認証情報パスワード) for one
 -- issuance, replacing any earlier one of the user.
 -- ARGV[4] user ID U, ARGV[5] stored hash, ARGV[6] days it is good for,
--- ARGV[7] its random ID.
+-- ARGV[7] its random ID, ARGV[8] the hash of a password nobody knows at
+-- the same cost (P enroll_dummy: STEP1 checks an unknown user ID against
+-- it, as slowly as a known one).
 -- Reply: the unix time it expires, or 0 when there is no such user.
 
 local u = ARGV[4]
@@ -12,5 +14,6 @@ redis.call('DEL', ek)
 redis.call('HSET', ek, 'pw', ARGV[5], 'expires', expires, 'tries', '0',
            'id', ARGV[7], 'used', '0', 'created', now)
 redis.call('EXPIREAT', ek, expires + 86400 * 30)
+redis.call('SET', P .. 'enroll_dummy', ARGV[8])
 audit('enroll_code', u, 'expires ' .. expires)
 return expires
