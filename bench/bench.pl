@@ -76,6 +76,12 @@ my @CONFIGS = (
     { name => 'gate_cache',   file => 'gate.conf',
       label => 'ecodoc gate + ecodoc_cache valid=2s',
       cache => 'ecodoc_cache zone=ecodoc:10m valid=2s;' },
+    # the gate again, counting: a location with ecodoc_metrics turns the
+    # counters on
+    { name => 'gate_metrics', file => 'gate.conf',
+      label => 'ecodoc gate + ecodoc_metrics',
+      metrics => 'location = /metrics { ecodoc_metrics; allow 127.0.0.1; '
+          . 'deny all; }' },
     { name => 'auth_request', file => 'auth_request.conf',
       label => 'auth_request + Lua auth location' },
     { name => 'lua',          file => 'lua.conf',
@@ -108,7 +114,8 @@ sub render {
     my %all = (
         DIR => $D, BACKEND_PORT => $BACKEND_PORT, MODULE => $t->{module},
         REDIS_SOCK => $REDIS_SOCK, PREFIX => $PREFIX, PEERS => $PEERS,
-        USER => $> == 0 ? 'user root root;' : '', ECODOC_CACHE => '', %v,
+        USER => $> == 0 ? 'user root root;' : '', ECODOC_CACHE => '',
+        ECODOC_METRICS => '', %v,
     );
     $c =~ s/%%([A-Z_]+)%%/exists $all{$1} ? $all{$1} : die "unknown %%$1%% in $src\n"/ge;
     spew($dst, $c);
@@ -119,7 +126,8 @@ render($_, "$D/conf/$_") for qw(common-main.conf common-http.conf
 render('backend.conf', "$D/backend/nginx.conf");
 for my $c (@CONFIGS) {
     render($c->{file}, "$D/$c->{name}/nginx.conf", NAME => $c->{name},
-        PORT => $c->{port}, ECODOC_CACHE => $c->{cache} // '');
+        PORT => $c->{port}, ECODOC_CACHE => $c->{cache} // '',
+        ECODOC_METRICS => $c->{metrics} // '');
 }
 
 # the GATE script, as the module sends it, for the Lua peers
@@ -222,7 +230,7 @@ if ($PART{rounds}) {
         my @pl = @{ $runs{plain} };
         $med{$name}{ratio} = median(map { $rs[$_]{rps} / $pl[$_]{rps} }
             0 .. $#rs);
-        for my $peer (qw(lua auth_request)) {
+        for my $peer (qw(lua auth_request gate)) {
             my @pr = @{ $runs{$peer} };
             $med{$name}{"x_$peer"} = median(map { $rs[$_]{rps} / $pr[$_]{rps} }
                 0 .. $#rs);
@@ -230,6 +238,13 @@ if ($PART{rounds}) {
     }
     $table = results_table();
     print "\n$table\n";
+
+    # what the counting configuration counted: every request of its runs
+    my $m = get_with(port => $CFG{gate_metrics}{port}, path => '/metrics');
+    my ($ok) = $m->{body} =~ /^ecodoc_gate_requests_total\{verdict="ok"\} (\d+)$/m;
+    say_(sprintf "ecodoc_metrics of gate_metrics: %s requests let through "
+        . "(its runs sent at least %d)", $ok // '?',
+        sum(map { $_->{requests} } @{ $runs{gate_metrics} }));
 }
 
 ###############################################################################
@@ -803,6 +818,9 @@ sub targets {
             $g->{ratio} >= 0.85],
         ['gate + cache >= 0.95 x plain req/s', sprintf('%.2f x', $gc->{ratio}),
             $gc->{ratio} >= 0.95],
+        ['gate with ecodoc_metrics within 2% of the gate without (req/s)',
+            sprintf('%.3f x', $med{gate_metrics}{x_gate}),
+            $med{gate_metrics}{x_gate} >= 0.98],
         ['gate >= 1.5 x the access_by_lua peer',
             sprintf('%.2f x', $g->{x_lua}), $g->{x_lua} >= 1.5],
         ['gate >= 2 x the auth_request peer',

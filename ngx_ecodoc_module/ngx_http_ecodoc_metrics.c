@@ -7,8 +7,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <time.h>
-
 #include "ngx_http_ecodoc.h"
 
 

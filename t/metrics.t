@@ -443,13 +443,35 @@ my $bad = $t->ca({}, 'metrics', '--days', 0);
 is($bad->{exit}, 2, 'ecodoc-ca metrics --days 0: a usage error');
 
 # ---------------------------------------------------------------------------
-# the alert rules
+# the alert rules, and the dashboard's queries (as recording rules)
+
+my $dash = JSON::PP::decode_json($t->read_file(
+    "$ROOT/conf/grafana-dashboard.json"));
+my @exprs = map { $_->{expr} } map { @{ $_->{targets} || [] } }
+    @{ $dash->{panels} };
+my %names = map { /\b(ecodoc_[a-z_]+)/g } @exprs;
+my %known = (%{ $prev }, %$cm);
+s/\{.*// for my @series = keys %known;
+my %have = map { my $n = $_; map { $_ => 1 } $n, "${n}_bucket", "${n}_sum",
+    "${n}_count" } @series;
+is(join(' ', grep { !$have{$_} } sort keys %names), '',
+    'the dashboard asks for no metric that does not exist');
 
 SKIP: {
-    skip $NO_PROMTOOL, 1 unless $PROMTOOL;
+    skip $NO_PROMTOOL, 2 unless $PROMTOOL;
     my $out = `$PROMTOOL check rules $ROOT/conf/alerts.yml 2>&1`;
     is($? >> 8, 0, 'promtool check rules accepts conf/alerts.yml')
         or diag($out);
+    my $i = 0;
+    my $rules = "groups:\n  - name: dashboard\n    rules:\n" . join('',
+        map { (my $e = $_) =~ s/\$__rate_interval/5m/g;
+              $e =~ s/\$instance/.*/g;
+              $e =~ s/'/''/g;
+              sprintf("      - record: ecodoc_dashboard_%d\n"
+                  . "        expr: '%s'\n", ++$i, $e) } @exprs);
+    my $f = $t->write_file('dashboard-rules.yml', $rules);
+    $out = `$PROMTOOL check rules $f 2>&1`;
+    is($? >> 8, 0, "the dashboard's $i queries are PromQL") or diag($out);
 }
 
 is(scalar($t->crashes), 0, 'no crashed workers');
