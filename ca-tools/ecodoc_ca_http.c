@@ -753,6 +753,12 @@ ecodoc_ca_http_conn(int fd, ecodoc_ca_http_handler_pt handler, void *ctx)
         len += n;
     }
 
+    /* a NUL in the body, however it came, as in the head */
+    if (memchr(req.body, '\0', len) != NULL) {
+        ecodoc_ca_http_refuse(fd, 400, "The request is malformed.");
+        goto done;
+    }
+
     ((char *) req.body)[len] = '\0';
     req.body_len = len;
 

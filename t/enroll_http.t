@@ -43,6 +43,27 @@ sub raw {
 
 # --- what the parser refuses
 my $r = raw("GARBAGE\r\n\r\n");
+
+# a NUL in a form body, with the head and in a later packet alike
+my $nul = "user=ab\0cd&password=x";
+my $head = "POST /enroll/step1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+    . "application/x-www-form-urlencoded\r\nContent-Length: "
+    . length($nul) . "\r\n\r\n";
+is(raw($head . $nul)->{status}, 400, 'a NUL in a body sent with the head: 400');
+{
+    my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM,
+        Peer => $t->enroll_sock) or die "connect: $!";
+    syswrite($s, $head);
+    sleep 0.3;
+    syswrite($s, $nul);
+    my $resp = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 20;
+    eval { while (sysread($s, my $buf, 65536)) { $resp .= $buf } };
+    alarm 0;
+    like($resp, qr{^HTTP/1\.1 400 }, '... and in a later packet: 400');
+}
+
 is($r->{status}, 400, 'a malformed request line: 400');
 $r = raw("GET /enroll/ HTTP/2.0\r\nHost: x\r\n\r\n");
 is($r->{status}, 400, 'an unknown HTTP version: 400');
