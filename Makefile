@@ -62,7 +62,8 @@ DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
             libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
-.PHONY: all deps test test-deps matrix e2e e2e-deps demo bench bench-deps race clean
+.PHONY: all deps test test-deps matrix e2e e2e-deps demo bench bench-deps race \
+        deb test-deb clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -105,7 +106,7 @@ $(CA_LUA): $(LUA)
 	sh scripts/lua2c lua $@ $(CA_SCRIPTS)
 
 $(CA_TOOL): $(CA_SRCS) $(CA_LUA)
-	$(CC) $(CA_CFLAGS) -o $@ $(filter %.c,$^) $(CA_LIBS)
+	$(CC) $(CA_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(CA_LIBS)
 
 # every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
 # what the tests use beyond the build: the modules of Debian's nginx-extras
@@ -182,6 +183,22 @@ race: deps
 	$(MAKE) all
 	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
 	    RACE_SECONDS=$(RACE_SECONDS) perl scripts/race.pl
+
+# the Debian packages (README "Debian packages"): libnginx-mod-http-ecodoc
+# and ecodoc-ca, built by dpkg-buildpackage from a copy of this tree
+# (packaging/debian/ as its debian/) into $(BUILD)/deb/, then lintian
+DEB_DIR        := $(BUILD)/deb
+DEB_BUILD_PKGS := debhelper dpkg-dev nginx-dev libhiredis-dev libssl-dev \
+                  libpcre2-dev zlib1g-dev gcc make lintian
+
+deb:
+	@scripts/apt-missing $(DEB_BUILD_PKGS)
+	scripts/deb $(DEB_DIR)
+
+# installs both packages on this machine, checks them and purges them
+# (root; t/deb.t, which `make test` skips without ECODOC_DEB_DIR)
+test-deb: deb
+	ECODOC_DEB_DIR=$(DEB_DIR) prove -v t/deb.t
 
 clean:
 	rm -rf $(BUILD)
