@@ -57,7 +57,7 @@ static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
 
     { "enroll-server", ecodoc_ca_enroll_server,
       "enroll-server --listen unix:PATH [--site-url URL] [--days N]\n"
-      "              [--socket-mode MODE]\n" },
+      "              [--socket-mode MODE] [--check-wait S]\n" },
 
     { "revoke", ecodoc_ca_revoke,
       "revoke --serial S | --fingerprint FP | --user USER [--reason R]\n" },
@@ -125,6 +125,9 @@ ecodoc_ca_usage(void)
           "old Windows\n"
           "  --socket-mode MODE     enroll-server: the socket's mode "
           "(0660)\n"
+          "  --check-wait S         enroll-server: how long a STEP1 waits "
+          "for its check\n"
+          "                         behind others (5 s), then 503\n"
           "  --reason R             unspecified, keyCompromise, "
           "affiliationChanged,\n"
           "                         superseded, cessationOfOperation, "

@@ -3,7 +3,9 @@
  * request through Redis and the CA to the page, and the command itself.
  */
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +19,65 @@
 #include "ecodoc_ca_site.h"
 
 
-/* an exclusive lock, held until its descriptor is closed; -1 without one */
+#define ECODOC_CA_CHECK_WAIT   5     /* s, default of --check-wait */
+#define ECODOC_CA_LOCK_BUSY    -2
+
+
+static void
+ecodoc_ca_site_alarm(int signo)
+{
+    (void) signo;                /* only to interrupt flock() */
+}
+
+
+/*
+ * An exclusive lock, held until its descriptor is closed, waited for no
+ * longer than site->check_wait: ECODOC_CA_LOCK_BUSY then; -1 without one
+ * (a lock file that cannot be made: the check goes on without it).
+ */
 
 static int
 ecodoc_ca_site_lock(ecodoc_ca_site_t *site)
 {
-    int   fd;
-    char  path[1200];
+    int               fd, rc, err;
+    char              path[1200];
+    struct sigaction  sa, old;
 
     snprintf(path, sizeof(path), "%s/.check.lock", site->pki->dir);
 
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
-    if (fd != -1 && flock(fd, LOCK_EX) != 0) {
-        close(fd);
-        fd = -1;
-    }
-
     if (fd == -1) {
         ecodoc_ca_http_log("cannot lock %s: checking without it", path);
+        return -1;
     }
 
-    return fd;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ecodoc_ca_site_alarm;
+    sigemptyset(&sa.sa_mask);
+
+    sigaction(SIGALRM, &sa, &old);
+    alarm(site->check_wait);
+
+    rc = flock(fd, LOCK_EX);
+    err = errno;
+
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+
+    if (rc == 0) {
+        return fd;
+    }
+
+    close(fd);
+
+    if (err == EINTR) {
+        return ECODOC_CA_LOCK_BUSY;
+    }
+
+    ecodoc_ca_http_log("cannot lock %s: checking without it", path);
+
+    return -1;
 }
 
 
@@ -73,10 +112,21 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
 
     /*
      * one scrypt check at a time across the server's children: each takes
-     * 128 MiB, and anyone may ask for one
+     * 128 MiB, and anyone may ask for one; a flood makes the others wait
+     * --check-wait seconds at most, then says so
      */
 
     lock = ecodoc_ca_site_lock(pg->site);
+
+    if (lock == ECODOC_CA_LOCK_BUSY) {
+        ecodoc_ca_http_log("STEP1 for %s: no check within %u s", user,
+                           pg->site->check_wait);
+        ecodoc_ca_resp_header(pg->resp, "Retry-After: %u",
+                              pg->site->check_wait);
+        ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_BUSY);
+        goto done;
+    }
+
     code = ecodoc_ca_enroll_check(pg->site->ca, user, pw, strlen(pw),
                                   pg->addr, token, &s);
     if (lock != -1) {
@@ -653,8 +703,9 @@ int
 ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
 {
     int                rc;
-    long long          days, mode;
-    const char        *dir, *passfile, *listen, *site_url, *days_s, *mode_s;
+    long long          days, mode, wait;
+    const char        *dir, *passfile, *listen, *site_url, *days_s, *mode_s,
+                      *wait_s;
     ecodoc_ca_pki_t    pki;
     ecodoc_ca_site_t   site;
 
@@ -665,6 +716,7 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
         { "--site-url", 1, &site_url },
         { "--days", 1, &days_s },
         { "--socket-mode", 1, &mode_s },
+        { "--check-wait", 1, &wait_s },
         { NULL, 0, NULL }
     };
 
@@ -674,7 +726,9 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     site_url = NULL;
     days_s = NULL;
     mode_s = "0660";
+    wait_s = NULL;
     days = ECODOC_CA_DEFAULT_DAYS;
+    wait = ECODOC_CA_CHECK_WAIT;
 
     if (ecodoc_ca_options(argc, argv, opts, NULL, 0, NULL) != ECODOC_CA_OK
         || (dir = ecodoc_ca_dir(dir)) == NULL)
@@ -691,6 +745,12 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
 
     if (days_s != NULL && ecodoc_ca_number(days_s, 1, 3650, &days) != 0) {
         ecodoc_ca_usage_error("invalid --days \"%s\": use 1..3650", days_s);
+        return ECODOC_CA_USAGE;
+    }
+
+    if (wait_s != NULL && ecodoc_ca_number(wait_s, 1, 60, &wait) != 0) {
+        ecodoc_ca_usage_error("invalid --check-wait \"%s\": use 1..60",
+                              wait_s);
         return ECODOC_CA_USAGE;
     }
 
@@ -713,6 +773,7 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     site.pki = &pki;
     site.site_url = ecodoc_ca_site_url(site_url);
     site.days = (long) days;
+    site.check_wait = (unsigned) wait;
 
     /* each connection's process opens its own Redis connection */
     ecodoc_ca_redis_close(ca);

@@ -23,6 +23,7 @@ typedef struct {
     ecodoc_ca_pki_t  *pki;
     const char       *site_url;
     long              days;
+    unsigned          check_wait;    /* s a STEP1 waits for its check */
 } ecodoc_ca_site_t;
 
 
@@ -57,6 +58,7 @@ typedef enum {
     ECODOC_CA_T_SHORT,
     ECODOC_CA_T_CSR,
     ECODOC_CA_T_UNAVAILABLE,
+    ECODOC_CA_T_BUSY,
     ECODOC_CA_T_NOTFOUND,
     ECODOC_CA_T_METHOD,
     ECODOC_CA_T_NOCERT,

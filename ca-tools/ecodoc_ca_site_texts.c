@@ -44,6 +44,9 @@ static const char  *ecodoc_ca_texts[ECODOC_CA_T_MAX][2] = {
     { "CSR を受け付けられません: ", "The CSR is refused: " },
     { "ただいまご利用になれません。しばらくしてからもう一度お試しください。",
       "The service is temporarily unavailable. Please try again later." },
+    { "ただいま混み合っています。少し待ってからもう一度お試しください。",
+      "Too many requests are being checked. Please try again in a "
+      "moment." },
     { "ページが見つかりません。", "Page not found." },
     { "このメソッドは使えません。", "Method not allowed." },
     { "クライアント証明書が提示されていません。証明書をインストールした"

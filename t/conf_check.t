@@ -99,4 +99,23 @@ like($out, qr/sends browsers to "\/login\/", but no location/,
           . "        location /login/ { ecodoc_pages; }\n"));
 unlike($out, qr/\[warn\]/, '... and quiet once they are there') or diag($out);
 
+# --- the example configuration, its ADAPT lines pointed at this test's
+# files, passes nginx -t without a warning (its enrollment site limited)
+my $ex = do {
+    open(my $fh, '<', "$FindBin::Bin/../conf/nginx.conf") or die $!;
+    local $/;
+    <$fh>;
+};
+like($ex, qr/limit_req zone=ecodoc_enroll/, 'conf/nginx.conf limits STEP1 posts');
+$ex =~ s{^load_module \S+;}{load_module $ENV{ECODOC_MODULE};}m;
+$ex =~ s{/etc/ssl/ecodoc/server\.(crt|key)}{$d/server.$1}g;
+$ex =~ s{/etc/ssl/ecodoc/ca\.crt}{$d/ca.crt}g;
+$ex =~ s{/var/log/nginx/}{$d/}g;
+$ex =~ s{^pid \S+;}{pid $d/example.pid;}m;
+$ex =~ s{^user \S+;}{}m;
+$t->write_file('example.conf', $ex);
+$out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/example.conf' 2>&1`;
+is($? >> 8, 0, 'conf/nginx.conf: nginx -t passes') or diag($out);
+unlike($out, qr/\[warn\]|\[emerg\]/, '... quietly') or diag($out);
+
 done_testing();
