@@ -157,8 +157,8 @@ ecodoc_ca_audit_entry(ecodoc_ca_audit_lines_t *lines, const redisReply *e)
 
 /*
  * One minute's refusals: the hash of "WHO EVENT" -> count and
- * "WHO EVENT last" -> "TIME ADDR USER DETAIL" of the last one, the time
- * the line carries; -1 when malformed
+ * "WHO EVENT last" -> "MS ADDR USER DETAIL" of the last one, MS its time
+ * in milliseconds, which the line carries; -1 when malformed
  */
 
 static int
@@ -204,7 +204,7 @@ ecodoc_ca_audit_minute(ecodoc_ca_audit_lines_t *lines, const redisReply *h)
         wlen = ev - field;
 
         /* WHO is a fingerprint, or the address of a client without one */
-        rc = ecodoc_ca_audit_add(lines, (unsigned long long) t * 1000,
+        rc = ecodoc_ca_audit_add(lines, (unsigned long long) t,
                                  ev + 1, user + 1, text - user - 1,
                                  field, wlen == 64 ? wlen : 0,
                                  addr, user - addr, detail);
@@ -354,8 +354,10 @@ ecodoc_ca_audit(ecodoc_ca_t *ca, int argc, char **argv)
 
     /* the newest count of both, oldest first */
 
-    qsort(lines.line, lines.n, sizeof(ecodoc_ca_audit_line_t),
-          ecodoc_ca_audit_cmp);
+    if (lines.n > 1) {   /* qsort() of NULL, even with 0, is undefined */
+        qsort(lines.line, lines.n, sizeof(ecodoc_ca_audit_line_t),
+              ecodoc_ca_audit_cmp);
+    }
 
     first = (lines.n > (size_t) n) ? lines.n - (size_t) n : 0;
 

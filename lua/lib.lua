@@ -8,7 +8,9 @@
 -- The data model is docs/redis-schema.md.
 
 local P, addr, fp = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(redis.call('TIME')[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1])
+local now_ms = now * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
 -- Security events go to P audit, trimmed only by age (400 days): no number
 -- of events can push an earlier one out before its time.
@@ -23,7 +25,8 @@ end
 
 -- Refusals are counted, not recorded one by one: one hash a minute,
 -- P refused:MINUTE (MINUTE the unix time it starts), field "WHO EVENT" the
--- count and "WHO EVENT last" the last "TIME ADDR USER DETAIL", WHO the
+-- count and "WHO EVENT last" the last "MS ADDR USER DETAIL" (MS its unix
+-- time in milliseconds, as the audit's IDs), WHO the
 -- certificate (or the address without one); the sorted set P refused
 -- indexes the minutes.  Kept 7 days: a flood of refusals costs a counter,
 -- never a record of the audit.
@@ -40,7 +43,8 @@ local function refuse(ev, u, detail)
                minute - REFUSED_KEEP)
   end
   redis.call('HSET', k, f .. ' last',
-             now .. ' ' .. addr .. ' ' .. (u or '') .. ' ' .. (detail or ''))
+             now_ms .. ' ' .. addr .. ' ' .. (u or '') .. ' '
+             .. (detail or ''))
 end
 
 -- every session of user u ends
