@@ -300,11 +300,16 @@ typedef struct {
 } ecodoc_ca_target_t;
 
 
-/* the EVAL arguments: fingerprint/user pairs; the count, -1 reported */
+/*
+ * the EVAL arguments: fingerprint/user pairs; the count, -1 reported.
+ * For --user, *bound gets the user's bound certificates, which argv points
+ * into: the caller frees it after argv's last use
+ */
 
 static int
 ecodoc_ca_targets(ecodoc_ca_t *ca, ecodoc_ca_db_t *db,
-    ecodoc_ca_target_t *t, const char **argv, size_t max, int *mark)
+    ecodoc_ca_target_t *t, const char **argv, size_t max, int *mark,
+    redisReply **bound_out)
 {
     size_t        i, j, n;
     redisReply   *bound;
@@ -348,6 +353,8 @@ ecodoc_ca_targets(ecodoc_ca_t *ca, ecodoc_ca_db_t *db,
         return -1;
     }
 
+    *bound_out = bound;
+
     for (i = 0; i < bound->elements && n + 2 <= max; i++) {
         for (j = 0; j < n; j += 2) {
             if (strcmp(argv[j], bound->element[i]->str) == 0) {
@@ -357,17 +364,10 @@ ecodoc_ca_targets(ecodoc_ca_t *ca, ecodoc_ca_db_t *db,
 
         if (j == n && strlen(bound->element[i]->str) == ECODOC_CA_FP_LEN - 1)
         {
-            /* lives as long as the process: a few bytes, once */
-            argv[n++] = strdup(bound->element[i]->str);
+            argv[n++] = bound->element[i]->str;
             argv[n++] = t->user;
-            if (argv[n - 2] == NULL) {
-                freeReplyObject(bound);
-                return -1;
-            }
         }
     }
-
-    freeReplyObject(bound);
 
     return (int) n;
 }
@@ -423,7 +423,10 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     size_t           i, max;
     time_t           now;
     const char     **pairs;
+    redisReply      *bound;
     ecodoc_ca_db_t   db;
+
+    bound = NULL;
 
     /*
      * the gate must hear of it even when the database is damaged: the
@@ -449,7 +452,7 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
         goto done;
     }
 
-    n = ecodoc_ca_targets(ca, &db, t, pairs, max, mark);
+    n = ecodoc_ca_targets(ca, &db, t, pairs, max, mark, &bound);
 
     if (n < 0) {
         rc = (t->serial != NULL) ? ECODOC_CA_USAGE : ECODOC_CA_ERROR;
@@ -521,6 +524,10 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     rc = ECODOC_CA_OK;
 
 done:
+
+    if (bound != NULL) {
+        freeReplyObject(bound);
+    }
 
     free(mark);
     free(pairs);

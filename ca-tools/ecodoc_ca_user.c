@@ -485,8 +485,12 @@ ecodoc_ca_user_show(ecodoc_ca_t *ca, int argc, char **argv)
         goto done;
     }
 
-    qsort(certs->element, certs->elements, sizeof(redisReply *),
-          ecodoc_ca_user_cmp_reply);
+    /* hiredis leaves element NULL in an empty array: qsort() of NULL,
+       even with 0 elements, is undefined (UBSan, make test-asan) */
+    if (certs->elements > 1) {
+        qsort(certs->element, certs->elements, sizeof(redisReply *),
+              ecodoc_ca_user_cmp_reply);
+    }
 
     ecodoc_ca_iso_time(created, (time_t) rec.created, -1);
 
@@ -735,7 +739,9 @@ ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
                         "a valid user ID", names.skipped, ca->prefix);
     }
 
-    qsort(names.name, names.n, sizeof(char *), ecodoc_ca_user_cmp);
+    if (names.n > 1) {   /* qsort() of NULL, even with 0, is undefined */
+        qsort(names.name, names.n, sizeof(char *), ecodoc_ca_user_cmp);
+    }
 
     /* SCAN may return a key twice */
     for (i = 0, n = 0; i < names.n; i++) {

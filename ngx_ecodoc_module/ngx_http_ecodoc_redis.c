@@ -231,7 +231,7 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
                + (i < 2 ? common[i].len : args[i - 2].len);
     }
 
-    buf = ngx_pnalloc(r->pool, len);
+    buf = ngx_pnalloc(r->pool, len + 1);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -243,6 +243,8 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     for (i = 0; i < 2 + nargs; i++) {
         p = ngx_http_ecodoc_redis_bulk(p, i < 2 ? &common[i] : &args[i - 2]);
     }
+
+    *p = '\0';
 
     return ngx_http_ecodoc_redis_send(r, buf, p - buf, script, handler);
 }
@@ -267,7 +269,7 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     len = ngx_http_ecodoc_redis.getex_head.len + NGX_HTTP_ECODOC_SID_LEN
           + ngx_http_ecodoc_redis.getex_tail.len;
 
-    buf = ngx_pnalloc(r->pool, len);
+    buf = ngx_pnalloc(r->pool, len + 1);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -277,6 +279,7 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     p = ngx_cpymem(p, sid->data, NGX_HTTP_ECODOC_SID_LEN);
     p = ngx_cpymem(p, ngx_http_ecodoc_redis.getex_tail.data,
                    ngx_http_ecodoc_redis.getex_tail.len);
+    *p = '\0';
 
     return ngx_http_ecodoc_redis_send(r, buf, p - buf,
                                       NGX_HTTP_ECODOC_CMD_SESSION, handler);
@@ -306,7 +309,12 @@ ngx_http_ecodoc_redis_answered(ngx_msec_t within)
 }
 
 
-/* queues a command written in Redis' protocol, with its timer */
+/*
+ * queues a command written in Redis' protocol, with its timer; buf[len]
+ * must be '\0': hiredis looks for the command's name (to
+ * spot SUBSCRIBE) with strchr(), which reads a C string (AddressSanitizer,
+ * make test-asan)
+ */
 
 static ngx_int_t
 ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
