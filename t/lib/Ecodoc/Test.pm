@@ -33,8 +33,8 @@ use Digest::SHA qw(sha256_hex);
 use Encode ();
 use Exporter qw(import);
 use Fcntl qw(:flock);
-use File::Basename qw(dirname);
-use File::Path qw(remove_tree);
+use File::Basename qw(basename dirname);
+use File::Path qw(make_path remove_tree);
 use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
@@ -56,6 +56,72 @@ our $COOKIE = '__Host-ecodoc';
 
 my $OWNER;          # pid of the test process; forked children are not it
 my @INSTANCES;      # everything to stop at the end
+
+# make test-asan (README "Sanitizers"): with ECODOC_SANITIZER_DIR=DIR each
+# test file gets DIR/NAME.PID/ as the sanitizers' log_path (ASAN_OPTIONS,
+# UBSAN_OPTIONS), so every process it starts (nginx and its workers,
+# ecodoc-ca and its children) writes any report there, whatever happens
+# to its stderr; at the end (after everything is stopped, so leaks at exit
+# are in) a report fails the test file and is shown.
+my ($SAN_DIR, $SAN_PID);
+if (defined $ENV{ECODOC_SANITIZER_DIR} && $ENV{ECODOC_SANITIZER_DIR} ne '') {
+    my $name = basename($0);
+    $name =~ s/\.t\z//;
+    $name =~ s/[^\w.-]/_/g;
+    $SAN_PID = $$;
+    $SAN_DIR = File::Spec->catdir(abs_path($ENV{ECODOC_SANITIZER_DIR}),
+        "$name.$$");
+    make_path($SAN_DIR);
+    for my $v (qw(ASAN_OPTIONS UBSAN_OPTIONS)) {
+        my @o = grep { $_ ne '' && !/^log_path=/ } split /:/, $ENV{$v} // '';
+        $ENV{$v} = join ':', @o, "log_path=$SAN_DIR/report";
+    }
+}
+
+# UBSan beside ASan (gcc 12) writes its reports to stderr whatever
+# log_path says: what the processes wrote to their logs (nginx's error.log,
+# where nginx sends its stderr, nginx.out, enroll.log) and ecodoc-ca's
+# stderr are searched too
+my $SAN_RE = qr/runtime error: |ERROR: (?:Address|Leak|UndefinedBehavior)Sanitizer/;
+my @SAN_FOUND;
+
+sub sanitizer_note {
+    my ($what, $text) = @_;
+    return unless defined $SAN_DIR && defined $text && $text =~ $SAN_RE;
+    push @SAN_FOUND, "--- $what\n$text\n";
+}
+
+sub sanitizer_scan {
+    my ($self) = @_;
+    return unless defined $SAN_DIR && $self->{dir} && -d $self->{dir};
+    for my $f (sort glob("$self->{dir}/*.log $self->{dir}/*.out "
+        . "$self->{dir}/*.err"))
+    {
+        next unless -f $f;
+        my $c = $self->read_file($f) // next;
+        next unless $c =~ $SAN_RE;
+        my @l = split /\n/, $c;
+        my ($i) = grep { $l[$_] =~ $SAN_RE } 0 .. $#l;
+        splice @l, 0, $i;
+        splice @l, 60 if @l > 60;
+        sanitizer_note($f, join("\n", @l));
+    }
+}
+
+# the reports written so far, each headed by its file's name ('' if none)
+sub sanitizer_reports {
+    return '' unless defined $SAN_DIR && -d $SAN_DIR;
+    my $s = join '', @SAN_FOUND;
+    for my $f (sort glob("$SAN_DIR/*")) {
+        open(my $fh, '<:raw', $f) or next;
+        local $/;
+        my $c = <$fh> // '';
+        close $fh;
+        $s .= "--- $f\n$c\n";
+    }
+    rmdir $SAN_DIR if $s eq '';
+    return $s;
+}
 
 ###############################################################################
 # construction, skipping
@@ -322,6 +388,7 @@ sub stop {
     for my $name (keys %{ $self->{procs} }) {
         $self->reap($name, 'TERM', 5);
     }
+    $self->sanitizer_scan();
     if ($self->{dir} && -d $self->{dir} && !$ENV{ECODOC_KEEP}) {
         remove_tree($self->{dir});
     }
@@ -348,8 +415,17 @@ sub install_signal_handlers {
 }
 
 END {
-    local $?;
-    cleanup_all();
+    my $reports = '';
+    {
+        local $?;
+        cleanup_all();
+        $reports = sanitizer_reports() if defined $SAN_PID && $$ == $SAN_PID;
+    }
+    if ($reports ne '') {
+        diag("sanitizer reports (make test-asan): this test file fails\n"
+            . $reports);
+        $? = 1 unless $?;
+    }
 }
 
 ###############################################################################
@@ -663,6 +739,10 @@ sub write_nginx_conf {
         $main .= "thread_pool ecodoc threads=4;\n";
     }
     $main .= "user root root;\n" if $> == 0;
+    # nginx clears its workers' environment, and UBSan reads its options
+    # at its first report
+    $main .= join '', map { "env $_;\n" }
+        qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS) if defined $SAN_DIR;
     $main .= $o{main} if defined $o{main};
 
     my $ecodoc_http = '';
@@ -889,11 +969,13 @@ sub ca_run {
     }
     waitpid($pid, 0);
     my $st = $?;
-    return {
+    my $r = {
         exit   => $st & 127 ? 128 + ($st & 127) : $st >> 8,
         out    => $self->read_file($out) // '',
         err    => $self->read_file($err) // '',
     };
+    sanitizer_note("ecodoc-ca @args: stderr", $r->{err});
+    return $r;
 }
 
 # ca(@args) returns stdout and dies with stderr on a non-zero exit;
