@@ -54,6 +54,11 @@ my $ROOT = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)),
 
 our $COOKIE = '__Host-ecodoc';
 
+# `make test NGINX=VERSION` leaves NGINX in the environment, which nginx
+# reads as the sockets of a binary upgrade ("invalid socket number"):
+# never hand it on
+delete $ENV{NGINX};
+
 my $OWNER;          # pid of the test process; forked children are not it
 my @INSTANCES;      # everything to stop at the end
 
