@@ -148,6 +148,10 @@ ASAN_BUILD   ?= $(BUILD)/asan
 ASAN_REPORTS := $(ASAN_BUILD)/reports
 SAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer
 SAN_CFLAGS   := -O1 -g $(SAN_FLAGS)
+# nginx without its process titles: they overwrite the initial environment,
+# where UBSan, at its first report, reads UBSAN_OPTIONS (/proc/self/environ)
+SAN_NGX_OPT  := -DNGX_SETPROCTITLE_USES_ENV=0 \
+                '-Dngx_init_setproctitle(log)=NGX_OK' '-Dngx_setproctitle(t)='
 SAN_SUPP     := $(CURDIR)/t/sanitizer
 ASAN_OPTS    := suppressions=$(SAN_SUPP)/asan.supp:detect_leaks=1:log_exe_name=1:$\
                 detect_stack_use_after_return=1:strict_string_checks=1:$\
@@ -157,9 +161,9 @@ UBSAN_OPTS   := suppressions=$(SAN_SUPP)/ubsan.supp:halt_on_error=1:$\
 LSAN_OPTS    := suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0
 
 test-asan: test-deps
-	$(MAKE) all NGINX=$(ASAN_NGINX) BUILD=$(ASAN_BUILD) \
-	    NGX_CC_OPT="$(SAN_CFLAGS)" NGX_LD_OPT="$(SAN_FLAGS)" \
-	    CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_FLAGS)"
+	CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	    $(MAKE) all NGINX=$(ASAN_NGINX) BUILD=$(ASAN_BUILD) \
+	    NGX_CC_OPT="$(SAN_CFLAGS) $(SAN_NGX_OPT)" NGX_LD_OPT="$(SAN_FLAGS)"
 	rm -rf $(ASAN_REPORTS)
 	mkdir -p $(ASAN_REPORTS)
 	ECODOC_NGINX=$(ASAN_BUILD)/nginx-$(ASAN_NGINX)/objs/nginx \

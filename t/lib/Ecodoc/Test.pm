@@ -744,10 +744,6 @@ sub write_nginx_conf {
         $main .= "thread_pool ecodoc threads=4;\n";
     }
     $main .= "user root root;\n" if $> == 0;
-    # nginx clears its workers' environment, and UBSan reads its options
-    # at its first report
-    $main .= join '', map { "env $_;\n" }
-        qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS) if defined $SAN_DIR;
     $main .= $o{main} if defined $o{main};
 
     my $ecodoc_http = '';
