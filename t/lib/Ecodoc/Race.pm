@@ -688,28 +688,7 @@ sub req {
             error => 'connect: ' . ($IO::Socket::SSL::SSL_ERROR || $!) },
             $t, $t);
     }
-    my $raw = '';
-    my ($sent, $err);
-    {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm $timeout;
-        eval {
-            $sent = time;
-            my $off = 0;
-            while ($off < length $req) {
-                my $n = syswrite($s, $req, length($req) - $off, $off);
-                last unless $n;
-                $off += $n;
-            }
-            while (1) {
-                my $n = sysread($s, my $buf, 65536);
-                last unless $n;
-                $raw .= $buf;
-            }
-            1;
-        } or $err = $@;
-        alarm 0;
-    }
+    my ($raw, $err, $sent) = Ecodoc::Test::exchange($s, $req, $timeout);
     my $answered = time;
     close $s;
     my $r = Ecodoc::Test::parse_response($raw, $method);

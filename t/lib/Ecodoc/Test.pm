@@ -1059,13 +1059,7 @@ sub http {
                 if !exists $o{content_type} || defined $o{content_type};
             push @h, 'Content-Length' => length $body;
         }
-        push @h, 'Accept-Language' => $o{lang} if defined $o{lang};
-        push @h, 'Origin' => $o{origin} if defined $o{origin};
-        my %jar = %{ $o{cookies} || {} };
-        $jar{$COOKIE} = $o{cookie} if defined $o{cookie};
-        push @h, 'Cookie' => join('; ', map { "$_=$jar{$_}" } sort keys %jar)
-            if %jar;
-        push @h, @{ $o{headers} || [] };
+        push @h, request_headers(%o);
         push @h, 'Connection' => 'close';
         $req = "$method $path HTTP/1.1\r\n";
         while (my ($n, $v) = splice @h, 0, 2) {
@@ -1082,27 +1076,7 @@ sub http {
             error => "connect: " . ($IO::Socket::SSL::SSL_ERROR || $!) };
     }
 
-    my $raw = '';
-    my $err;
-    {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($o{timeout} || 10);
-        eval {
-            my $off = 0;
-            while ($off < length $req) {
-                my $n = syswrite($s, $req, length($req) - $off, $off);
-                last unless $n;    # the server may answer and close early
-                $off += $n;
-            }
-            while (1) {
-                my $n = sysread($s, my $buf, 65536);
-                last unless $n;
-                $raw .= $buf;
-            }
-            1;
-        } or $err = $@;
-        alarm 0;
-    }
+    my ($raw, $err) = exchange($s, $req, $o{timeout} || 10);
     close $s;
 
     my $r = parse_response($raw, $method);
@@ -1138,6 +1112,48 @@ sub curl_has_http2 {
 # the same options but raw; chunked => 1 sends the body without a
 # Content-Length (over HTTP/2 its end is the stream's). The response has
 # {http_version} as curl saw it: '2' for HTTP/2.
+# the headers http() and http2() send for lang, origin, cookies (the jar
+# and the session cookie) and headers
+sub request_headers {
+    my (%o) = @_;
+    my @h;
+    push @h, 'Accept-Language' => $o{lang} if defined $o{lang};
+    push @h, 'Origin' => $o{origin} if defined $o{origin};
+    my %jar = %{ $o{cookies} || {} };
+    $jar{$COOKIE} = $o{cookie} if defined $o{cookie};
+    push @h, 'Cookie' => join('; ', map { "$_=$jar{$_}" } sort keys %jar)
+        if %jar;
+    push @h, @{ $o{headers} || [] };
+    return @h;
+}
+
+# exchange($socket, $request, $timeout): writes the request (the server
+# may answer and close early), reads until the server closes; the raw
+# answer, an error ("timeout", ...) or undef, and when it was sent
+sub exchange {
+    my ($s, $req, $timeout) = @_;
+    my ($raw, $err, $sent) = ('');
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm $timeout;
+    eval {
+        $sent = time;
+        my $off = 0;
+        while ($off < length $req) {
+            my $n = syswrite($s, $req, length($req) - $off, $off);
+            last unless $n;
+            $off += $n;
+        }
+        while (1) {
+            my $n = sysread($s, my $buf, 65536);
+            last unless $n;
+            $raw .= $buf;
+        }
+        1;
+    } or $err = $@;
+    alarm 0;
+    return ($raw, $err, $sent);
+}
+
 sub http2 {
     my ($self, $method, $path, %o) = @_;
     croak 'http2: no raw requests' if defined $o{raw};
@@ -1167,13 +1183,7 @@ sub http2 {
         push @h, 'Content-Type' => exists $o{content_type}
             ? $o{content_type} // '' : 'application/x-www-form-urlencoded';
     }
-    push @h, 'Accept-Language' => $o{lang} if defined $o{lang};
-    push @h, 'Origin' => $o{origin} if defined $o{origin};
-    my %jar = %{ $o{cookies} || {} };
-    $jar{$COOKIE} = $o{cookie} if defined $o{cookie};
-    push @h, 'Cookie' => join('; ', map { "$_=$jar{$_}" } sort keys %jar)
-        if %jar;
-    push @h, @{ $o{headers} || [] };
+    push @h, request_headers(%o);
     while (my ($n, $v) = splice @h, 0, 2) {
         my $line = "$n: $v";
         utf8::encode($line) if utf8::is_utf8($line);
