@@ -63,8 +63,8 @@ CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
                ngx_ecodoc_module/ecodoc_lua.h
 
 # prometheus: promtool, which t/metrics.t runs on the metrics and the alerts
-DEB_PKGS := nginx-core nginx-dev redis-server libhiredis-dev libssl-dev \
-            libpcre2-dev zlib1g-dev openssl gcc make perl \
+DEB_PKGS := nginx-core nginx-dev redis-server redis-sentinel libhiredis-dev \
+            libssl-dev libpcre2-dev zlib1g-dev openssl gcc make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
 .PHONY: all deps test test-asan test-deps matrix e2e e2e-deps demo bench bench-deps race \

@@ -963,7 +963,7 @@ sub ca_timed {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>', $out);
         open(STDERR, '>', $err);
-        exec($self->{ca_tool}, '--redis', "127.0.0.1:$self->{redis_port}",
+        exec($self->{ca_tool}, $self->ca_redis_args,
             '--prefix', $self->{prefix}, @args) or POSIX::_exit(127);
     }
     waitpid($pid, 0);

@@ -263,6 +263,9 @@ sub backend_port { $_[0]{backend_port} }
 sub prefix       { $_[0]{prefix} }
 sub origin       { 'https://localhost:' . $_[0]{port} }
 sub path         { File::Spec->catfile($_[0]{dir}, $_[1]) }
+# nginx's own files (configuration, logs, temp): DIR, or DIR/node-N/
+sub ndir         { $_[0]{ndir} // $_[0]{dir} }
+sub npath        { File::Spec->catfile($_[0]->ndir, $_[1]) }
 
 ###############################################################################
 # start / stop everything
@@ -276,11 +279,17 @@ sub path         { File::Spec->catfile($_[0]{dir}, $_[1]) }
 #                 overrides (undef removes) the default ecodoc_* directives
 #   redis_unix => 1: the module talks to Redis over a unix socket
 #   workers    => N: worker_processes (default 1)
+#   redis_set  => an Ecodoc::RedisSet, already started, instead of the
+#                 private Redis: redis_cmd() goes to its master
+#   redis_conf => the module's Redis directives, in place of "ecodoc_redis"
+#   ca_redis   => [ecodoc-ca's Redis options], in place of "--redis ADDR"
 sub start {
     my ($self, %o) = @_;
     $self->{conf_opts} = \%o;
     $self->make_ca();
-    $self->redis_start();
+    $self->{redis_set} = $o{redis_set};
+    $self->{ca_redis} = $o{ca_redis};
+    $self->redis_start() unless $o{redis_set};
     $self->backend_start();
     $self->write_nginx_conf(%o);
     $self->nginx_start();
@@ -352,7 +361,7 @@ sub wait_port {
 
 sub logs {
     my ($self, $name) = @_;
-    my @f = $name eq 'nginx' ? qw(nginx.out error.log)
+    my @f = $name eq 'nginx' ? map { $self->npath($_) } qw(nginx.out error.log)
         : $name eq 'redis' ? qw(redis.log) : ("$name.log");
     my $s = '';
     for my $f (@f) {
@@ -394,6 +403,7 @@ sub stop {
         $self->reap($name, 'TERM', 5);
     }
     $self->sanitizer_scan();
+    return if $self->{is_node};
     if ($self->{dir} && -d $self->{dir} && !$ENV{ECODOC_KEEP}) {
         remove_tree($self->{dir});
     }
@@ -496,9 +506,12 @@ sub gate_calls {
 
 # a tiny RESP client: one connection per command. Returns a scalar for
 # simple strings, integers and bulk strings, undef for nil, an array ref
-# for arrays. A Redis error reply dies with "redis: ERR ...".
+# for arrays. A Redis error reply dies with "redis: ERR ...". With a Redis
+# set (start(redis_set => ...)), to its master of the moment.
 sub redis_cmd {
     my ($self, @args) = @_;
+    return $self->{redis_set}->cmd($self->{redis_set}->master, @args)
+        if $self->{redis_set};
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
         PeerPort => $self->{redis_port}, Proto => 'tcp', Timeout => 3)
         or die "redis: cannot connect to 127.0.0.1:$self->{redis_port}: $!\n";
@@ -506,6 +519,13 @@ sub redis_cmd {
     # set by a test that gives Redis a password (CONFIG SET requirepass)
     unshift @cmds, ['AUTH', $self->{redis_password}]
         if defined $self->{redis_password};
+    return resp_exchange($s, @cmds);
+}
+
+# resp_exchange(SOCKET, [command], ...): sends the commands, reads every
+# reply, closes the socket and returns the last reply
+sub resp_exchange {
+    my ($s, @cmds) = @_;
     my $req = '';
     for my $c (@cmds) {
         $req .= '*' . @$c . "\r\n";
@@ -648,6 +668,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ redis ]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [ client ]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature
@@ -753,7 +780,9 @@ sub write_nginx_conf {
         my %ov = %{ $o{directives} || {} };
         my $redis = $o{redis_unix} ? "unix:$self->{redis_sock}"
             : "127.0.0.1:$self->{redis_port}";
-        $ecodoc_http .= "    ecodoc_redis $redis;\n";
+        $redis = defined $o{redis_conf} ? $o{redis_conf}
+            : "    ecodoc_redis $redis;\n";
+        $ecodoc_http .= $redis;
         for my $dv (@DEFAULT_DIRECTIVES) {
             my ($n, $v) = @$dv;
             if (exists $ov{$n}) {
@@ -808,19 +837,19 @@ EOF
 %%MAIN%%
 worker_processes %%WORKERS%%;
 master_process on;
-error_log %%DIR%%/error.log info;
+error_log %%NDIR%%/error.log info;
 
 events {
     worker_connections 1024;
 }
 
 http {
-    access_log %%DIR%%/access.log;
-    client_body_temp_path %%DIR%%/client_body_temp;
-    proxy_temp_path %%DIR%%/proxy_temp;
-    fastcgi_temp_path %%DIR%%/fastcgi_temp;
-    uwsgi_temp_path %%DIR%%/uwsgi_temp;
-    scgi_temp_path %%DIR%%/scgi_temp;
+    access_log %%NDIR%%/access.log;
+    client_body_temp_path %%NDIR%%/client_body_temp;
+    proxy_temp_path %%NDIR%%/proxy_temp;
+    fastcgi_temp_path %%NDIR%%/fastcgi_temp;
+    uwsgi_temp_path %%NDIR%%/uwsgi_temp;
+    scgi_temp_path %%NDIR%%/scgi_temp;
 
 %%ECODOC_HTTP%%
 %%HTTP%%
@@ -845,6 +874,7 @@ EOF
     my %sub = (
         MAIN          => $main,
         DIR           => $d,
+        NDIR          => $self->ndir,
         ECODOC_HTTP   => $ecodoc_http,
         HTTP          => defined $o{http} ? $o{http} : '',
         ECODOC_SERVER => $ecodoc_server,
@@ -856,24 +886,44 @@ EOF
     );
     # twice: snippets may carry %%PORT%% etc. themselves
     for (1 .. 2) {
-        $conf =~ s/%%(MAIN|DIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS|LISTEN_HTTP2|HTTP2|WORKERS)%%/$sub{$1}/g;
+        $conf =~ s/%%(MAIN|DIR|NDIR|ECODOC_HTTP|HTTP|ECODOC_SERVER|SERVER|LOCATIONS|LISTEN_HTTP2|HTTP2|WORKERS)%%/$sub{$1}/g;
         $conf =~ s/%%PORT%%/$self->{port}/g;
         $conf =~ s/%%BACKEND_PORT%%/$self->{backend_port}/g;
         $conf =~ s/%%REDIS_PORT%%/$self->{redis_port}/g;
         $conf =~ s/%%PREFIX%%/$self->{prefix}/g;
     }
-    $self->write_file('nginx.conf', $conf);
+    $self->write_file($self->npath('nginx.conf'), $conf);
     return $conf;
 }
 
 sub nginx_start {
     my ($self) = @_;
-    my $d = $self->{dir};
-    $self->spawn('nginx', $self->path('nginx.out'),
+    my $d = $self->ndir;
+    $self->spawn('nginx', $self->npath('nginx.out'),
         $self->{nginx}, '-p', "$d/", '-c', "$d/nginx.conf",
         '-e', "$d/error.log", '-g', "daemon off; pid $d/nginx.pid;");
     $self->wait_port('nginx', $self->{port}, 15);
     return $self;
+}
+
+# node(%start_options): one more nginx with the module beside this one
+# (started): the same CA and certificates, Redis (or Redis set), backend
+# and start options unless given; its own port and files (DIR/node-N/).
+# The returned object is a harness like this one, for that node.
+sub node {
+    my ($self, %o) = @_;
+    my $nodes = $self->{nodes} ||= [];
+    my $node = bless { %$self, procs => {}, is_node => 1,
+        nodes => undef }, ref $self;
+    $node->{ndir} = $self->path('node-' . (@$nodes + 2));
+    mkdir $node->{ndir} or croak "$node->{ndir}: $!";
+    ($node->{port}) = free_ports(1);
+    $node->{conf_opts} = { %{ $self->{conf_opts} || {} }, %o };
+    push @$nodes, $node;
+    push @INSTANCES, $node;
+    $node->write_nginx_conf(%{ $node->{conf_opts} });
+    $node->nginx_start();
+    return $node;
 }
 
 sub nginx_stop {
@@ -916,7 +966,7 @@ sub nginx_reload {
         . $self->logs('nginx');
 }
 
-sub error_log { $_[0]->read_file('error.log') // '' }
+sub error_log { $_[0]->read_file($_[0]->npath('error.log')) // '' }
 
 # lines of error.log that tell of a crashed worker (not of one that a
 # reload ended: "exited with code 0")
@@ -965,8 +1015,7 @@ sub ca_run {
         open(STDERR, '>', $err);
         $ENV{ECODOC_REDIS_PASSWORD} = $self->{redis_password}
             if defined $self->{redis_password};
-        exec($self->{ca_tool}, '--redis', "127.0.0.1:$self->{redis_port}",
-            '--prefix', $self->{prefix}, @args) or POSIX::_exit(127);
+        exec($self->{ca_tool}, $self->ca_redis_args, '--prefix', $self->{prefix}, @args) or POSIX::_exit(127);
     }
     waitpid($pid, 0);
     my $st = $?;
@@ -977,6 +1026,12 @@ sub ca_run {
     };
     sanitizer_note("ecodoc-ca @args: stderr", $r->{err});
     return $r;
+}
+
+# ecodoc-ca's Redis options: start()'s ca_redis, or the private Redis
+sub ca_redis_args {
+    my ($self) = @_;
+    return @{ $self->{ca_redis} || ['--redis', "127.0.0.1:$self->{redis_port}"] };
 }
 
 # ca(@args) returns stdout and dies with stderr on a non-zero exit;
@@ -1588,7 +1643,7 @@ sub enroll_start {
     my ($self, @args) = @_;
     my $sock = $self->enroll_sock;
     $self->spawn('enroll', $self->path('enroll.log'), $self->{ca_tool},
-        '--redis', "127.0.0.1:$self->{redis_port}", '--prefix',
+        $self->ca_redis_args, '--prefix',
         $self->{prefix}, 'enroll-server', '--dir', $self->eca_dir,
         '--listen', "unix:$sock", '--site-url', $self->origin, @args);
     my $deadline = time + 10;
