@@ -201,6 +201,7 @@ typedef struct {
     ngx_shm_zone_t              *metrics;        /* ecodoc_metrics, or NULL */
 
     u_char                       secret[32];     /* form tokens */
+    ngx_flag_t                   secret_set;     /* ecodoc_secret_file */
     ngx_flag_t                   pages_used;
 
     /* for the checks of nginx -t: where the gate is on, the pages' places */
@@ -402,6 +403,8 @@ void ngx_http_ecodoc_cache_forget(ngx_http_request_t *r,
 char *ngx_http_ecodoc_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_ecodoc_session.c */
+char *ngx_http_ecodoc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 void ngx_http_ecodoc_session_cookie(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx);
 ngx_int_t ngx_http_ecodoc_session_record(ngx_http_request_t *r,

@@ -199,6 +199,13 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ecodoc_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ecodoc_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ecodoc_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ecodoc_health_conf,
@@ -688,8 +695,19 @@ ngx_http_ecodoc_gate_finish(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
-    if (emcf->cache && ctx->status == NGX_HTTP_ECODOC_ST_OK) {
-        ngx_http_ecodoc_cache_put(r, ctx);
+    /*
+     * a session Redis no longer confirms (ended on another node, or a
+     * renewal that failed) is forgotten here too, not served from the
+     * cache until its entry expires
+     */
+
+    if (emcf->cache) {
+        if (ctx->status == NGX_HTTP_ECODOC_ST_OK) {
+            ngx_http_ecodoc_cache_put(r, ctx);
+
+        } else {
+            ngx_http_ecodoc_cache_forget(r, ctx);
+        }
     }
 
     ngx_http_core_run_phases(r);
@@ -961,7 +979,9 @@ ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
-    if (RAND_bytes(emcf->secret, sizeof(emcf->secret)) != 1) {
+    if (!emcf->secret_set
+        && RAND_bytes(emcf->secret, sizeof(emcf->secret)) != 1)
+    {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "RAND_bytes() failed");
         return NGX_CONF_ERROR;
     }

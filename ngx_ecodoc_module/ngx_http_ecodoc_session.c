@@ -11,11 +11,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "ngx_http_ecodoc.h"
 
 
-#define NGX_HTTP_ECODOC_CSRF_TTL  3600
+#define NGX_HTTP_ECODOC_CSRF_TTL      3600
+#define NGX_HTTP_ECODOC_SECRET_MIN    32
+#define NGX_HTTP_ECODOC_SECRET_MAX    4096
 
 
 static ngx_int_t ngx_http_ecodoc_token_valid(u_char *p, size_t len);
@@ -398,6 +401,114 @@ ngx_http_ecodoc_csrf_mac(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * ecodoc_secret_file: the form tokens' key, the SHA-256 of the file's
+ * contents (32 to 4096 bytes, e.g. "openssl rand -base64 48"), so that
+ * every nginx node given the same file accepts the others' tokens, also
+ * across reloads. Without it, each configuration load draws its own key.
+ */
+
+char *
+ngx_http_ecodoc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t *emcf = conf;
+
+    char             *rc;
+    u_char           *buf;
+    off_t             size;
+    ssize_t           n;
+    ngx_str_t        *value;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (emcf->secret_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = value[1];
+    file.log = cf->log;
+
+    if (ngx_conf_full_name(cf->cycle, &file.name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file.name);
+        return NGX_CONF_ERROR;
+    }
+
+    rc = NGX_CONF_ERROR;
+    buf = NULL;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &file.name);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size < NGX_HTTP_ECODOC_SECRET_MIN
+        || size > NGX_HTTP_ECODOC_SECRET_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds %O bytes, a secret needs %d to %d "
+                           "(e.g. \"openssl rand -base64 48\")",
+                           &file.name, size, NGX_HTTP_ECODOC_SECRET_MIN,
+                           NGX_HTTP_ECODOC_SECRET_MAX);
+        goto done;
+    }
+
+    if (fi.st_mode & S_IRWXO) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" is readable by others: anyone who reads "
+                           "it can make form tokens", &file.name);
+    }
+
+    buf = ngx_alloc(size, cf->log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, buf, size, 0);
+
+    if (n == NGX_ERROR) {
+        goto done;
+    }
+
+    if (n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           ngx_read_file_n " \"%V\" returned only %z bytes "
+                           "instead of %O", &file.name, n, size);
+        goto done;
+    }
+
+    SHA256(buf, size, emcf->secret);
+    emcf->secret_set = 1;
+    rc = NGX_CONF_OK;
+
+done:
+
+    if (buf != NULL) {
+        OPENSSL_cleanse(buf, size);
+        ngx_free(buf);
+    }
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &file.name);
+    }
+
+    return rc;
 }
 
 

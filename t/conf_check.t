@@ -118,4 +118,19 @@ $out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/example.conf' 2>&1`;
 is($? >> 8, 0, 'conf/nginx.conf: nginx -t passes') or diag($out);
 unlike($out, qr/\[warn\]|\[emerg\]/, '... quietly') or diag($out);
 
+# --- ecodoc_secret_file: missing, too short, readable by others
+($rc, $out) = nginx_t("    ecodoc_secret_file $d/no-such-secret;\n");
+isnt($rc, 0, 'a missing secret file: nginx -t fails');
+like($out, qr/no-such-secret.*failed/, '... naming the file');
+$t->write_file('short-secret', 'x' x 31);
+chmod 0600, $t->path('short-secret');
+($rc, $out) = nginx_t("    ecodoc_secret_file $d/short-secret;\n");
+isnt($rc, 0, 'a 31-byte secret: nginx -t fails');
+like($out, qr/holds 31 bytes, a secret needs 32/, '... saying why');
+$t->write_file('open-secret', 'x' x 64);
+chmod 0644, $t->path('open-secret');
+($rc, $out) = nginx_t("    ecodoc_secret_file $d/open-secret;\n");
+is($rc, 0, 'a secret readable by others: accepted');
+like($out, qr/\[warn\].*readable by others/, '... with a warning');
+
 done_testing();

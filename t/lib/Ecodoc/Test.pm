@@ -1431,9 +1431,10 @@ sub backend_user {
 
 # form($page, cert => ..., cookie => ..., fields => [k => v, ...],
 #      csrf => TOKEN (given) | undef (omit the field), lang, origin,
-#      headers) GETs the page for its csrf token (and any cookies it sets),
-#      then POSTs the fields with the token. Returns the POST response
-#      (and the GET response in list context).
+#      headers, from => node) GETs the page for its csrf token (and any
+#      cookies it sets), from another node's harness when given, then POSTs
+#      the fields with the token. Returns the POST response (and the GET
+#      response in list context).
 sub form {
     my ($self, $page, %o) = @_;
     my %common = (
@@ -1441,14 +1442,16 @@ sub form {
         lang    => $o{lang},
         headers => $o{headers},
     );
-    my $get = $self->http(GET => $page, %common, cookie => $o{cookie},
+    # from => another node's harness: the form is fetched there
+    my $src = $o{from} || $self;
+    my $get = $src->http(GET => $page, %common, cookie => $o{cookie},
         cookies => $o{cookies});
     my $token = form_token($get);
     my %jar = (%{ $o{cookies} || {} }, %{ cookies($get) });
     if (!defined $token && $page ne '/ecodoc/login') {
         # a page that shows no form in this state (e.g. signup with a
         # bound certificate): take a token from the login form instead
-        my $alt = $self->http(GET => '/ecodoc/login', %common,
+        my $alt = $src->http(GET => '/ecodoc/login', %common,
             cookie => $o{cookie}, cookies => $o{cookies});
         $token = form_token($alt);
         %jar = (%jar, %{ cookies($alt) });
