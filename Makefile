@@ -68,7 +68,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server redis-sentinel libhiredis-dev \
             libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
 .PHONY: all deps test test-asan test-deps matrix e2e e2e-deps demo bench bench-deps race \
-        deb test-deb clean
+        failover deb test-deb clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -230,6 +230,16 @@ race: deps
 	$(MAKE) all
 	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
 	    RACE_SECONDS=$(RACE_SECONDS) perl scripts/race.pl
+
+# the Redis failover test, long form (README "Several nginx, one Redis
+# set"): FAILOVER_ROUNDS kills of the master under load (t/failover.t, in
+# `make test`, kills twice)
+FAILOVER_ROUNDS ?= 10
+
+failover: deps
+	$(MAKE) all
+	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
+	    ECODOC_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) prove -v t/failover.t
 
 # the Debian packages (README "Debian packages"): libnginx-mod-http-ecodoc
 # and ecodoc-ca, built by dpkg-buildpackage from a copy of this tree

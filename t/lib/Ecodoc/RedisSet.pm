@@ -8,7 +8,8 @@ package Ecodoc::RedisSet;
 #   my $t = Ecodoc::Test->new();
 #   my $set = Ecodoc::RedisSet->new($t, replicas => 2, sentinels => 3,
 #       tls => 1, password => 'pw', sentinel_password => 'spw');
-#   $t->start(redis_set => $set, redis_conf => $set->nginx_conf);
+#   $t->start(redis_set => $set, redis_conf => $set->nginx_conf,
+#       ca_redis => $set->ca_args);
 #   my $old = $set->kill_master;
 #   my ($new, $secs) = $set->wait_new_master($old, 30);
 #   $set->restart($old);                  # comes back as a replica
@@ -340,6 +341,44 @@ sub stop {
     my ($self) = @_;
     $self->{t}->reap("sentinel-$_", 'TERM', 5) for @{ $self->{sentinel_ports} };
     $self->{t}->reap($self->node_name($_), 'TERM', 5) for @{ $self->{nodes} };
+}
+
+# nginx_conf(wait => '1 500ms', tls_name => NAME): the module's directives
+# for this set, through its sentinels
+sub nginx_conf {
+    my ($self, %o) = @_;
+    my $f = $self->tls_files;
+    my $c = "    ecodoc_redis_sentinel $self->{name} "
+        . join(' ', $self->sentinel_addrs) . ";\n";
+    $c .= "    ecodoc_redis_sentinel_password $self->{sentinel_password};\n"
+        if defined $self->{sentinel_password};
+    $c .= "    ecodoc_redis_password $self->{password};\n"
+        if defined $self->{password};
+    if ($self->{tls}) {
+        $c .= "    ecodoc_redis_tls on;\n"
+            . "    ecodoc_redis_tls_trusted_certificate $f->{ca};\n"
+            . "    ecodoc_redis_tls_certificate $f->{cert};\n"
+            . "    ecodoc_redis_tls_certificate_key $f->{key};\n";
+        $c .= "    ecodoc_redis_tls_name $o{tls_name};\n" if $o{tls_name};
+    }
+    $c .= "    ecodoc_redis_wait $o{wait};\n" if $o{wait};
+    return $c;
+}
+
+# ca_args(wait => '1:500'): ecodoc-ca's options for this set
+sub ca_args {
+    my ($self, %o) = @_;
+    my $f = $self->tls_files;
+    my @a = ('--redis-sentinel',
+        "$self->{name}@" . join(',', $self->sentinel_addrs));
+    push @a, '--sentinel-password', $self->{sentinel_password}
+        if defined $self->{sentinel_password};
+    push @a, '--redis-password', $self->{password}
+        if defined $self->{password};
+    push @a, '--redis-tls-ca', $f->{ca}, '--redis-tls-cert', $f->{cert},
+        '--redis-tls-key', $f->{key} if $self->{tls};
+    push @a, '--redis-wait', $o{wait} if $o{wait};
+    return \@a;
 }
 
 sub tls_files {
