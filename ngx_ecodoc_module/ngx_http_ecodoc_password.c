@@ -7,6 +7,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/crypto.h>
+
 #include "ngx_http_ecodoc.h"
 
 #if (NGX_LINUX)
@@ -136,6 +138,18 @@ ngx_http_ecodoc_password_thread(void *data, ngx_log_t *log)
     if (ngx_http_ecodoc_metrics) {
         job->usec = ngx_http_ecodoc_metrics_usec() - start;
     }
+
+    /*
+     * nginx does not join its threads at a worker's exit: an exit task
+     * lets the worker go on before the thread has finished, and the
+     * worker's exit(), through OpenSSL's atexit handler, would free this
+     * thread's OpenSSL state while the thread's own destructors free it
+     * too (a double free or a leak at exit under make test-asan). So the
+     * thread gives its state back after each check: the next one sets it
+     * up again, a few microseconds beside scrypt's milliseconds.
+     */
+
+    OPENSSL_thread_stop();
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                    "ecodoc: password check in thread: %d", job->verified);
