@@ -9,8 +9,9 @@
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_REQUESTS
 # (300000), BENCH_CONCURRENCY (32), BENCH_SESSIONS (10000),
 # BENCH_PROFILE_REQUESTS (4000; 0 skips callgrind), BENCH_STORM_SECONDS
-# (8), BENCH_STORM_ROUNDS (3), BENCH_PARTS (rounds,storm,memory,profile),
-# BENCH_OUT (bench/RESULTS.md).
+# (8), BENCH_STORM_ROUNDS (3), BENCH_USERS (1000000), BENCH_MILLION_AB (64),
+# BENCH_PARTS (rounds,storm,memory,million,profile), BENCH_OUT
+# (bench/RESULTS.md).
 #
 # The parts: Redis, the CA, the user's sign-up, login and password change
 # come from the test harness (t/lib/Ecodoc/Test.pm); the configurations are
@@ -57,7 +58,7 @@ my %K = (
     storm     => $ENV{BENCH_STORM_SECONDS} // 8,
     storm_rounds => $ENV{BENCH_STORM_ROUNDS} // 3,
     out       => $ENV{BENCH_OUT} // "$ROOT/bench/RESULTS.md",
-    parts     => $ENV{BENCH_PARTS} // 'rounds,storm,memory,profile',
+    parts     => $ENV{BENCH_PARTS} // 'rounds,storm,memory,million,profile',
 );
 my %PART = map { $_ => 1 } split /[\s,]+/, $K{parts};
 
@@ -258,6 +259,11 @@ my $storm = $PART{storm} ? login_storm() : undef;
 my $memory = $PART{memory} ? memory() : undef;
 
 ###############################################################################
+# a million users and sessions against one
+
+my $million = $PART{million} ? million() : undef;
+
+###############################################################################
 # profile
 
 my $profile = $K{profile} && $PART{profile} ? profile() : undef;
@@ -365,7 +371,20 @@ sub ab {
         '-E', "$D/alice.pem", '-e', $csv);
     push @cmd, '-C', $o{cookie} // $COOKIE unless $o{no_cookie};
     push @cmd, "https://127.0.0.1:$c->{port}/";
-    my $out = run_capture(@cmd);
+    my $r = ab_parse(run_capture(@cmd));
+    return $r if $r->{problem};
+    my %pct;
+    for my $l (split /\n/, eval { slurp($csv) } // '') {
+        $pct{$1} = $2 if $l =~ /^(\d+),([\d.]+)/;
+    }
+    @{$r}{qw(p50 p90 p99)} = @pct{qw(50 90 99)};
+    return $r;
+}
+
+# what ab printed: the counts, and {problem} unless every request was
+# answered with the backend's 200 and body
+sub ab_parse {
+    my ($out) = @_;
     my %r = (out => $out);
     ($r{complete}) = $out =~ /^Complete requests:\s+(\d+)/m;
     ($r{failed}) = $out =~ /^Failed requests:\s+(\d+)/m;
@@ -385,11 +404,6 @@ sub ab {
             . "length " . ($r{doclen} // '?') . ":\n$out";
         return \%r;
     }
-    my %pct;
-    for my $l (split /\n/, eval { slurp($csv) } // '') {
-        $pct{$1} = $2 if $l =~ /^(\d+),([\d.]+)/;
-    }
-    @r{qw(p50 p90 p99)} = @pct{qw(50 90 99)};
     ($r{max}) = $out =~ /^Total:\s+\d+\s+[\d.]+\s+[\d.]+\s+\d+\s+(\d+)/m;
     return \%r;
 }
@@ -703,10 +717,11 @@ sub token43 {
 # one keep-alive TLS connection, a GET per session token; returns
 # (answers 200 from the backend, requests)
 sub touch_sessions {
-    my ($port, $tokens) = @_;
+    my ($port, $tokens, $cert) = @_;
+    $cert //= 'alice';
     my $s = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-        SSL_verify_mode => 0, SSL_cert_file => "$D/alice.crt",
-        SSL_key_file => "$D/alice.key", Timeout => 10)
+        SSL_verify_mode => 0, SSL_cert_file => "$D/$cert.crt",
+        SSL_key_file => "$D/$cert.key", Timeout => 10)
         or die "touch: connect: $IO::Socket::SSL::SSL_ERROR\n";
     my ($ok, $n, $buf) = (0, 0, '');
     for my $tok (@$tokens) {
@@ -732,6 +747,434 @@ sub touch_sessions {
     }
     close $s;
     return ($ok, $n);
+}
+
+###############################################################################
+# a million users: the gate on a Redis holding BENCH_USERS users with bound
+# certificates and as many live sessions, against one holding one user and
+# one session; side by side, interleaved rounds
+
+# the million's knobs
+sub million_knobs {
+    my %m = (
+        users => $ENV{BENCH_USERS} // 1000000,
+        real  => 8,                              # users with real certs
+        ab    => $ENV{BENCH_MILLION_AB} // 64,  # ab processes, -c 1 each
+        signups => 3,
+    );
+    die "BENCH_USERS must be at least 1000\n" if $m{users} < 1000;
+    die "BENCH_MILLION_AB must be a multiple of $m{real}\n"
+        if $m{ab} % $m{real};
+    # each run gives every ab process a session none used before
+    $m{per_real} = ($K{rounds} + 1) * $m{ab} / $m{real};
+    return %m;
+}
+
+sub uid { sprintf 'u%07d', $_[0] }
+
+# a Redis like the harness' (no persistence), a gate nginx on it
+sub million_set {
+    my ($name, $redis_port, $port) = @_;
+    my $s = { name => $name, redis_port => $redis_port, port => $port,
+        sock => "$D/redis_$name/redis.sock" };
+    make_path("$D/redis_$name", "$D/m_$name");
+    $t->spawn("redis_$name", "$D/redis_$name.log", 'redis-server',
+        '--port', $redis_port, '--bind', '127.0.0.1',
+        '--unixsocket', $s->{sock}, '--unixsocketperm', '777',
+        '--save', '', '--appendonly', 'no', '--dir', "$D/redis_$name",
+        '--daemonize', 'no', '--protected-mode', 'no');
+    $s->{redis_pid} = $t->{procs}{"redis_$name"};
+    with_set($s, sub {
+        for (1 .. 200) {
+            my $r = eval { $t->redis_cmd('PING') };
+            return if defined $r && $r eq 'PONG';
+            sleep 0.05;
+        }
+        die "redis_$name does not answer\n";
+    });
+    render('gate.conf', "$D/m_$name/nginx.conf", NAME => "m_$name",
+        PORT => $port, REDIS_SOCK => $s->{sock});
+    nginx_start("m_$name", $port);
+    $s->{worker} = worker_pid("m_$name");
+    return $s;
+}
+
+# the harness (redis_cmd, ca, signup, login) pointed at a set
+sub with_set {
+    my ($s, $code) = @_;
+    local $t->{redis_port} = $s->{redis_port};
+    local $t->{redis_sock} = $s->{sock};
+    local $t->{port} = $s->{port};
+    return $code->();
+}
+
+sub resp {
+    my $s = '*' . @_ . "\r\n";
+    $s .= '$' . length($_) . "\r\n$_\r\n" for @_;
+    return $s;
+}
+
+# writes what $gen prints, in a child at nice 10, through redis-cli --pipe;
+# returns the seconds it took
+sub pipe_load {
+    my ($s, $what, $gen) = @_;
+    my $t0 = time;
+    my $log = "$D/m_$s->{name}/load_$what.out";
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        POSIX::nice(10);
+        open(STDOUT, '>', $log) or POSIX::_exit(1);
+        open(STDERR, '>&', \*STDOUT);
+        open(my $p, '|-', 'redis-cli', '-s', $s->{sock}, '--pipe')
+            or POSIX::_exit(1);
+        binmode $p;
+        $gen->($p);
+        close $p;
+        POSIX::_exit($? ? 1 : 0);
+    }
+    waitpid($pid, 0);
+    my $out = eval { slurp($log) } // '';
+    die "loading $what: redis-cli --pipe: $out\n"
+        if $? || $out !~ /errors: 0, replies: \d+/;
+    return time - $t0;
+}
+
+sub used_memory {
+    my ($s) = @_;
+    return with_set($s, sub {
+        $t->redis_cmd('MEMORY', 'PURGE');
+        my $i = $t->redis_cmd('INFO', 'memory');
+        return ($i =~ /^used_memory:(\d+)/m)[0];
+    });
+}
+
+# ecodoc-ca against a set under /usr/bin/time: { exit, secs, rss_kb, out }
+# (stdout in a file: the list of a million users is not read into memory)
+sub ca_timed {
+    my ($s, $tag, @args) = @_;
+    my $base = "$D/m_$s->{name}/ca_$tag";
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', "$base.out");
+        open(STDERR, '>', "$base.err");
+        exec('/usr/bin/time', '-f', '%e %M', '-o', "$base.time",
+            $t->{ca_tool}, '--redis', "127.0.0.1:$s->{redis_port}",
+            '--prefix', $PREFIX, @args) or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    my %r = (exit => $? >> 8, out => "$base.out",
+        err => eval { slurp("$base.err") } // '');
+    my $tm = eval { slurp("$base.time") } // '';
+    @r{qw(secs rss_kb)} = $tm =~ /^([\d.]+) (\d+)$/m
+        or die "ecodoc-ca @args: no /usr/bin/time line in $base.time:\n$tm\n";
+    return \%r;
+}
+
+# P ab processes, -c 1 each, each with its own certificate and cookie, for
+# BENCH_SECONDS; every answer must be the backend's 200
+sub ab_fleet {
+    my ($s, $pairs, $secs) = @_;
+    my $w = $s->{worker};
+    my $st0 = with_set($s, sub { $t->redis_calls });
+    my ($cpu0, $rcpu0) = (cpu_s($w), cpu_s($s->{redis_pid}));
+    my @kids;
+    for my $j (0 .. $#$pairs) {
+        my ($cert, $tok) = @{ $pairs->[$j] };
+        my $pid = fork() // die "fork: $!\n";
+        if ($pid == 0) {
+            open(STDIN, '<', '/dev/null');
+            open(STDOUT, '>', "$D/m_$s->{name}/ab.$j");
+            open(STDERR, '>&', \*STDOUT);
+            exec($AB, '-k', '-q', '-c', 1, '-t', $secs, '-n', 200000,
+                '-E', "$D/$cert.pem", '-C', "$Ecodoc::Test::COOKIE=$tok",
+                "https://127.0.0.1:$s->{port}/") or POSIX::_exit(127);
+        }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+    my ($cpu1, $rcpu1) = (cpu_s($w), cpu_s($s->{redis_pid}));
+    my $st1 = with_set($s, sub { $t->redis_calls });
+    my %r = (rps => 0, complete => 0);
+    for my $j (0 .. $#$pairs) {
+        my $a = ab_parse(eval { slurp("$D/m_$s->{name}/ab.$j") } // '');
+        die "$s->{name}: ab $j: $a->{problem}\n" if $a->{problem};
+        $r{rps} += $a->{rps};
+        $r{complete} += $a->{complete};
+    }
+    my ($d) = stats_delta($st0, $st1);
+    my $n = $r{complete};
+    $r{cpu10k} = ($cpu1 - $cpu0) / $n * 10000;
+    $r{redis_cpu10k} = ($rcpu1 - $rcpu0) / $n * 10000;
+    $r{getex} = ($d->{getex} // 0) / $n;
+    $r{scripts} = (($d->{evalsha} // 0) + ($d->{eval} // 0)) / $n;
+    return \%r;
+}
+
+# a sign-up as the harness does it: ecodoc-ca user add, then the sign-up
+# form over HTTPS with the new user's certificate; times of both
+sub timed_signup {
+    my ($s, $u) = @_;
+    my $add = ca_timed($s, "add_$u", 'user', 'add', $u, '--cost', 12);
+    die "ecodoc-ca user add $u: exit $add->{exit}: $add->{err}\n"
+        if $add->{exit};
+    my ($pw) = slurp($add->{out}) =~ /^initial password: (\S+)$/m
+        or die "ecodoc-ca user add $u: no initial password\n";
+    my $cert = $t->cert("c_$u", cn => $u);
+    my $t0 = time;
+    my $r = with_set($s, sub { $t->signup($cert, $u, $pw) });
+    my $secs = time - $t0;
+    die "$s->{name}: sign-up of $u answered $r->{status}:\n$r->{raw}\n"
+        unless $r->{status} == 200;
+    my $bound = with_set($s, sub {
+        $t->redis_cmd('HGET', "${PREFIX}cert:" . $t->fingerprint($cert),
+            'user') });
+    die "$s->{name}: after the sign-up of $u the certificate is bound to "
+        . ($bound // 'nobody') . "\n" unless ($bound // '') eq $u;
+    return { add => $add->{secs}, add_rss => $add->{rss_kb},
+        signup => $secs };
+}
+
+sub million {
+    my %m = million_knobs();
+    my $N = $m{users};
+    say_("\na million: $N users with bound certificates and $N sessions "
+        . "against 1 user and 1 session");
+    my ($rp1, $rp2, $p1, $p2) = Ecodoc::Test::free_ports(4);
+    my $small = million_set('small', $rp1, $p1);
+    my $big = million_set('big', $rp2, $p2);
+    my %r = (n => $N, knobs => \%m);
+
+    # the real certificates, each bound to a user spread over the IDs
+    my @real = map { 1 + $_ * int($N / $m{real}) } 0 .. $m{real} - 1;
+    my (%real_cert, %real_fp);
+    for my $i (@real) {
+        my $c = $t->cert('m_' . uid($i), cn => uid($i));
+        spew("$D/$c.pem", slurp("$D/$c.crt") . slurp("$D/$c.key"));
+        $real_cert{$i} = $c;
+        $real_fp{$i} = $t->fingerprint($c);
+    }
+
+    # the small set: user 1, through the real pages (sign-up, login,
+    # password change); its one session
+    my $one = with_set($small, sub {
+        $t->ready_user(uid(1), cert => $real_cert{1}) });
+    $r{small_keys} = with_set($small, sub { $t->redis_cmd('DBSIZE') });
+
+    # the big set: user 1 by ecodoc-ca user add (its scrypt hash, at the
+    # default cost, is the one every user gets), then the million piped
+    my $add = with_set($big, sub { $t->ca('user', 'add', uid(1)) });
+    my ($pw1) = $add =~ /^initial password: (\S+)$/m
+        or die "ecodoc-ca user add: no initial password:\n$add\n";
+    my $rec = with_set($big, sub {
+        $t->redis_hash($t->rkey('user:' . uid(1))) });
+    my $hash = $rec->{pw} // die "no pw in the record of " . uid(1) . "\n";
+    my @fields = sort keys %$rec;
+    die "user:U has fields @fields, the loader writes changed created "
+        . "failures initial locked pw\n"
+        unless "@fields" eq 'changed created failures initial locked pw';
+    # and nothing else of it (its audit record, certificate password)
+    with_set($big, sub { $t->redis_cmd('FLUSHDB') });
+    my $now = int time;
+    my $fp = sub { $real_fp{$_[0]} // sha256_hex("bench certificate $_[0]") };
+
+    my $mem0 = used_memory($big);
+    $r{load_users} = pipe_load($big, 'users', sub {
+        my ($p) = @_;
+        my $buf = '';
+        for my $i (1 .. $N) {
+            my $u = uid($i);
+            my $f = $fp->($i);
+            $buf .= resp('HSET', "${PREFIX}user:$u", 'pw', $hash,
+                    'initial', '0', 'locked', '0', 'failures', '0',
+                    'created', $now, 'changed', $now)
+                . resp('SADD', "${PREFIX}user:$u:certs", $f)
+                . resp('HSET', "${PREFIX}cert:$f", 'user', $u,
+                    'bound', $now);
+            if (length $buf > 1 << 20) { print {$p} $buf; $buf = '' }
+        }
+        print {$p} $buf;
+    });
+    my $mem1 = used_memory($big);
+
+    # the sessions: per_real for each real user (their tokens kept for
+    # ab), one for each other user while the N last, none for the rest;
+    # the records as finish.lua writes them, an hour's TTL so that none
+    # expires during the benchmark (the gate's GETEX sets the idle timeout
+    # again on every one it serves)
+    my %tokens;
+    for my $i (@real) {
+        $tokens{$i} = [map { token43($_) } 1 .. $m{per_real}];
+    }
+    my $budget = $N;
+    my %is_real = map { $_ => 1 } @real;
+    $r{load_sessions} = pipe_load($big, 'sessions', sub {
+        my ($p) = @_;
+        my $buf = '';
+        my $left = $N - @real * $m{per_real};
+        for my $i (1 .. $N) {
+            my $u = uid($i);
+            my $f = $fp->($i);
+            my @sids;
+            if ($is_real{$i}) {
+                @sids = map { sha256_hex($_) } @{ $tokens{$i} };
+            } elsif ($left > 0) {
+                @sids = (sha256_hex("bench session $i $now"));
+                $left--;
+            }
+            for my $sid (@sids) {
+                $buf .= resp('SET', "${PREFIX}sess:$sid",
+                        "$f $now 0 $u", 'EX', 3600)
+                    . resp('SADD', "${PREFIX}user:$u:sessions", $sid);
+            }
+            if (length $buf > 1 << 20) { print {$p} $buf; $buf = '' }
+        }
+        print {$p} $buf;
+    });
+    my $mem2 = used_memory($big);
+    $r{per_user} = ($mem1 - $mem0) / $N;
+    $r{per_session} = ($mem2 - $mem1) / $N;
+    $r{used} = $mem2;
+    my $keys = with_set($big, sub { $t->redis_cmd('DBSIZE') });
+    my $sessions = with_set($big, sub {
+        $t->redis_cmd('INFO', 'keyspace') =~ /expires=(\d+)/ ? $1 : 0 });
+    # users, their certs sets, bindings, sessions, and the sessions sets
+    # of the users with sessions
+    my $want = 4 * $N + $N - ($m{real} * $m{per_real} - $m{real});
+    die "the big set has $keys keys, not the $want loaded\n"
+        unless $keys == $want;
+    die "the big set has $sessions sessions, not $N\n"
+        unless $sessions == $N;
+    $r{keys} = $keys;
+    say_(sprintf "loaded %d users in %.0f s (%.0f bytes each), %d sessions "
+        . "in %.0f s (%.0f bytes each); Redis used_memory %.0f MiB, %d keys",
+        $N, $r{load_users}, $r{per_user}, $N, $r{load_sessions},
+        $r{per_session}, $mem2 / 1048576, $keys);
+
+    # what the code reads: user 1 logs in through the gate with the
+    # password of the reused hash (finish.lua on the loaded user record and
+    # binding), and every session of the real users passes the gate
+    my $login = with_set($big, sub {
+        $t->login($real_cert{1}, uid(1), $pw1) });
+    my $c1 = Ecodoc::Test::cookie($login);
+    die "big: the login of " . uid(1) . " answered $login->{status}:\n"
+        . "$login->{raw}\n" unless $login->{status} == 303 && $c1;
+    my $g = get_with(port => $big->{port}, cert => $real_cert{1},
+        cookie => $c1);
+    die "big: GET / with the login's session answered $g->{status}\n"
+        unless $g->{status} == 200 && $g->{body} eq $BODY;
+    my $passed = 0;
+    for my $i (@real) {
+        my ($ok, $n) = touch_sessions($big->{port}, $tokens{$i},
+            $real_cert{$i});
+        die "big: " . uid($i) . ": $ok of $n sessions passed the gate\n"
+            unless $ok == $n;
+        $passed += $ok;
+    }
+    $r{passed} = $passed;
+    say_(sprintf "%s logged in with the reused hash's password; %d "
+        . "sessions of %d users with real certificates passed the gate",
+        uid(1), $passed, scalar @real);
+
+    # the rounds: the same ab fleet on both, the order alternated; on the
+    # big set each run takes sessions none used before
+    my $next = 0;
+    my $pairs = sub {
+        my ($s) = @_;
+        if ($s->{name} eq 'small') {
+            return [map { [$real_cert{1}, $one->{cookie}] } 1 .. $m{ab}];
+        }
+        my $k = $next++;
+        return [map {
+            my $i = $real[$_ % $m{real}];
+            [$real_cert{$i}, $tokens{$i}[$k * $m{ab} / $m{real}
+                + int($_ / $m{real})]]
+        } 0 .. $m{ab} - 1];
+    };
+    for my $s ($small, $big) {
+        my $w = ab_fleet($s, $pairs->($s), 2);
+        say_(sprintf "warm-up %-5s %8.0f req/s", $s->{name}, $w->{rps});
+    }
+    for my $round (1 .. $K{rounds}) {
+        for my $s ($round % 2 ? ($small, $big) : ($big, $small)) {
+            my $x = ab_fleet($s, $pairs->($s), $K{seconds});
+            push @{ $r{runs}{$s->{name}} }, $x;
+            say_(sprintf "round %d %-5s %8.0f req/s  worker %.3f s/10k  "
+                . "Redis %.3f s/10k  GETEX/req %.4f  scripts/req %.4f",
+                $round, $s->{name}, $x->{rps}, $x->{cpu10k},
+                $x->{redis_cpu10k}, $x->{getex}, $x->{scripts});
+        }
+    }
+    $r{sessions_used} = $next * $m{ab};
+    my ($rs, $rb) = @{ $r{runs} }{qw(small big)};
+    $r{ratios} = [map { $rb->[$_]{rps} / $rs->[$_]{rps} } 0 .. $#$rb];
+    $r{ratio} = median(@{ $r{ratios} });
+    for my $k (qw(rps cpu10k redis_cpu10k getex scripts)) {
+        $r{small}{$k} = median(map { $_->{$k} } @$rs);
+        $r{big}{$k} = median(map { $_->{$k} } @$rb);
+    }
+    say_(sprintf "big/small req/s: %.3f (median of %s)", $r{ratio},
+        join(' ', map { sprintf '%.3f', $_ } @{ $r{ratios} }));
+
+    # ecodoc-ca user list over both
+    for my $s ($small, $big) {
+        my $l = ca_timed($s, 'list', 'user', 'list');
+        die "$s->{name}: ecodoc-ca user list: exit $l->{exit}: $l->{err}\n"
+            if $l->{exit};
+        open(my $fh, '<', $l->{out}) or die "$l->{out}: $!\n";
+        my ($lines, $first, $last) = (0);
+        while (my $line = <$fh>) {
+            $lines++;
+            $first //= $line if $lines == 2;
+            $last = $line;
+        }
+        my $want = $s->{name} eq 'big' ? $N : 1;
+        die "$s->{name}: user list printed $lines lines, not " . ($want + 1)
+            . "\n" unless $lines == $want + 1;
+        die "$s->{name}: user list begins with $first"
+            unless $first =~ /^u0000001\s+active\s+0\s+no\s+1$/;
+        die "$s->{name}: user list ends with $last"
+            unless $last =~ /^\Q${\ uid($want)}\E\s+active\s+0\s+no\s+1$/;
+        $r{list}{$s->{name}} = $l;
+        say_(sprintf "%-5s ecodoc-ca user list: %d users in %.2f s, max RSS "
+            . "%.1f MiB", $s->{name}, $want, $l->{secs}, $l->{rss_kb} / 1024);
+    }
+    # BENCH_LIST_BEFORE=path of another ecodoc-ca: its user list too (the
+    # implementation before a change), the same output required
+    if (my $before = $ENV{BENCH_LIST_BEFORE}) {
+        local $t->{ca_tool} = $before;
+        my $l = ca_timed($big, 'list_before', 'user', 'list');
+        die "$before user list: exit $l->{exit}: $l->{err}\n" if $l->{exit};
+        die "$before user list: another output\n"
+            if run_capture('cmp', $l->{out}, $r{list}{big}{out}) ne '';
+        $r{list}{before} = $l;
+        say_(sprintf "big   %s user list: %.2f s, max RSS %.1f MiB", $before,
+            $l->{secs}, $l->{rss_kb} / 1024);
+    }
+
+    # sign-ups: user N+1 on the big set, user 2 on the small one, and the
+    # next ones, interleaved
+    for my $k (1 .. $m{signups}) {
+        for my $x ($k % 2 ? ([$big, $N + $k], [$small, 1 + $k])
+            : ([$small, 1 + $k], [$big, $N + $k]))
+        {
+            my ($s, $i) = @$x;
+            my $su = timed_signup($s, uid($i));
+            $su->{user} = uid($i);
+            push @{ $r{signups}{$s->{name}} }, $su;
+            say_(sprintf "%-5s sign-up of %s: ecodoc-ca user add %.3f s "
+                . "(max RSS %.1f MiB), the sign-up form %.3f s", $s->{name},
+                uid($i), $su->{add}, $su->{add_rss} / 1024, $su->{signup});
+        }
+    }
+    $r{mem_after} = used_memory($big);
+    $r{keys_after} = with_set($big, sub { $t->redis_cmd('DBSIZE') });
+    $r{hash_cost} = ($hash =~ /ln=(\d+)/)[0] // '?';
+    for my $s ($small, $big) {
+        $t->reap("m_$s->{name}", 'TERM', 10);
+        $t->reap("redis_$s->{name}", 'TERM', 30);
+    }
+    return \%r;
 }
 
 ###############################################################################
@@ -858,6 +1301,15 @@ sub targets {
             && $storm->{loud_per_get} < 1.5 * $storm->{quiet_per_get}
             && $storm->{loud}{max} < 1000 * $storm->{per_hash} / 2];
     }
+    if ($million) {
+        my $m = $million;
+        my ($lo, $hi) = (sort { $a <=> $b } @{ $m->{ratios} })[0, -1];
+        push @t, [sprintf('%s users and sessions: gate req/s within 5%% of '
+            . 'one user and one session', commify($m->{n})),
+            sprintf('%.3f x (median of %d rounds, %.3f to %.3f)',
+                $m->{ratio}, scalar @{ $m->{ratios} }, $lo, $hi),
+            abs($m->{ratio} - 1) <= 0.05];
+    }
     $_->[2] = $_->[2] ? 'met' : 'NOT met' for @t;
     return md_table(['target', 'measured', ''], \@t);
 }
@@ -947,6 +1399,7 @@ sub write_results {
             . "presented once through the gate over one kept-alive "
             . "connection (every answer a 200 from the backend).\n";
     }
+    push @r, million_text() if $million;
     if ($profile) {
         push @r, "## Profile (callgrind)\n";
         push @r, profile_text();
@@ -957,13 +1410,127 @@ sub write_results {
     push @r, "Knobs: BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONCURRENCY, "
         . "BENCH_SESSIONS, BENCH_PROFILE_REQUESTS (0 skips callgrind), "
         . "BENCH_STORM_SECONDS, BENCH_STORM_ROUNDS, BENCH_PARTS (any of "
-        . "rounds,storm,memory,profile), BENCH_KEEP=1 (keep the temp dir "
+        . "rounds,storm,memory,million,profile), BENCH_USERS (the "
+        . "million), BENCH_MILLION_AB, BENCH_KEEP=1 (keep the temp dir "
         . "with every config, log and callgrind file). The configurations are in "
         . "bench/peers/.\n";
     for my $f ("$ROOT/bench/METHOD.md", "$ROOT/bench/FINDINGS.md") {
         push @r, slurp($f) if -f $f;
     }
     spew($K{out}, join("\n", @r));
+}
+
+sub commify {
+    my ($n) = @_;
+    1 while $n =~ s/^(\d+)(\d{3})/$1,$2/;
+    return $n;
+}
+
+sub million_text {
+    my $m = $million;
+    my $k = $m->{knobs};
+    my $N = commify($m->{n});
+    my @r;
+    push @r, "## A million users\n";
+    push @r, sprintf("Two more Redis servers (the harness' settings) and a "
+        . "gate nginx on each (`gate.conf`, one worker): **small** holds one "
+        . "user, signed up, logged in and with its password changed through "
+        . "the real pages, and its one session; **big** holds %s users with "
+        . "a bound certificate each and %s live sessions, loaded through "
+        . "`redis-cli --pipe` at nice 10 with the keys the scripts write "
+        . "(docs/redis-schema.md): `user:U` (the fields `ecodoc-ca user "
+        . "add` writes; every user has the one scrypt hash, 2^%s, that "
+        . "`ecodoc-ca user add` made for the first user: the hash's cost is "
+        . "irrelevant to what is measured here), `user:U:certs`, `cert:FP`, "
+        . "`sess:SID` (`FP CREATED 0 U`, TTL 1 h) and `user:U:sessions`; "
+        . "%d of the users have a real certificate of the test CA (the "
+        . "others a made-up fingerprint) and %d sessions each, the other "
+        . "sessions one per user (the last %s users have none). Not loaded: "
+        . "the CA's records of issued certificates (`certs:U`, "
+        . "`certinfo:FP`) and the audit stream, which the gate never reads. "
+        . "Loading took **%.0f s** for the users and **%.0f s** for the "
+        . "sessions; the big Redis then held %s keys in %.0f MiB "
+        . "(`used_memory`).\n", $N, $N, $m->{hash_cost}, $k->{real},
+        $k->{per_real}, commify($k->{real} * $k->{per_real} - $k->{real}),
+        $m->{load_users}, $m->{load_sessions}, commify($m->{keys}),
+        $m->{used} / 1048576);
+    push @r, sprintf("Checked before measuring: the first user logs in "
+        . "through the big gate with the password of the reused hash "
+        . "(`finish.lua` on the loaded record and binding) and its session "
+        . "passes; each of the %d loaded sessions of the users with real "
+        . "certificates passes the gate (the backend's 200).\n",
+        $m->{passed});
+    push @r, md_table(['Redis memory (used_memory growth / count)', 'bytes'],
+        [['per user (`user:U`, `user:U:certs`, `cert:FP`)',
+            sprintf('%.0f', $m->{per_user})],
+         ['per session (`sess:SID` with its TTL, its `user:U:sessions` '
+            . 'entry)', sprintf('%.0f', $m->{per_session})]]);
+    push @r, sprintf("**Gated requests.** %d ab processes (`ab -k -c 1 -t "
+        . "%d`), each presenting one certificate and one cookie: on small "
+        . "all the one user's; on big the %d real users' certificates, each "
+        . "process with another session in every run (%d distinct sessions "
+        . "in all, warm-up included). %d rounds, small and big one after the "
+        . "other, the order alternated; the ratio is taken within each "
+        . "round. Every answer was the backend's 200.\n", $k->{ab},
+        $K{seconds}, $k->{real}, $m->{sessions_used}, $K{rounds});
+    my @rows;
+    for my $i (0 .. $#{ $m->{ratios} }) {
+        my ($s, $b) = ($m->{runs}{small}[$i], $m->{runs}{big}[$i]);
+        push @rows, [$i + 1, sprintf('%.0f', $s->{rps}),
+            sprintf('%.0f', $b->{rps}), sprintf('%.3f', $m->{ratios}[$i]),
+            sprintf('%.3f / %.3f', $s->{cpu10k}, $b->{cpu10k}),
+            sprintf('%.3f / %.3f', $s->{redis_cpu10k}, $b->{redis_cpu10k})];
+    }
+    push @rows, ['median', sprintf('%.0f', $m->{small}{rps}),
+        sprintf('%.0f', $m->{big}{rps}), sprintf('%.3f', $m->{ratio}),
+        sprintf('%.3f / %.3f', $m->{small}{cpu10k}, $m->{big}{cpu10k}),
+        sprintf('%.3f / %.3f', $m->{small}{redis_cpu10k},
+            $m->{big}{redis_cpu10k})];
+    push @r, md_table(['round', 'small req/s', 'big req/s', 'big / small',
+        'worker CPU s/10k (small / big)', 'Redis CPU s/10k (small / big)'],
+        \@rows);
+    push @r, sprintf("Redis commands per request (median): GETEX %.4f "
+        . "small, %.4f big; scripts %.4f small, %.4f big.\n",
+        $m->{small}{getex}, $m->{big}{getex}, $m->{small}{scripts},
+        $m->{big}{scripts});
+    my ($ls, $lb) = @{ $m->{list} }{qw(small big)};
+    push @r, "**`ecodoc-ca user list`** (stdout to a file; `/usr/bin/time`: "
+        . "elapsed and peak RSS):\n";
+    push @r, md_table(['', 'users', 'seconds', 'peak RSS MiB'], [
+        ['small', 1, sprintf('%.2f', $ls->{secs}),
+            sprintf('%.1f', $ls->{rss_kb} / 1024)],
+        ['big', $N, sprintf('%.2f', $lb->{secs}),
+            sprintf('%.1f', $lb->{rss_kb} / 1024)],
+        $m->{list}{before} ? (['big, the implementation before '
+            . '(`BENCH_LIST_BEFORE`)', $N,
+            sprintf('%.2f', $m->{list}{before}{secs}),
+            sprintf('%.1f', $m->{list}{before}{rss_kb} / 1024)]) : ()]);
+    push @r, "**Sign-up** as the tests do it: `ecodoc-ca user add U --cost "
+        . "12`, then the sign-up form over HTTPS with U's new certificate "
+        . "(GET the form, POST user and initial password: a reservation, an "
+        . "scrypt check at 2^12 in the thread pool, `finish.lua`); the "
+        . "binding checked in Redis after. User " . commify($m->{n} + 1)
+        . " and the next on big, user 2 and the next on small, "
+        . "interleaved:\n";
+    my @su;
+    my ($ss, $sb) = @{ $m->{signups} }{qw(small big)};
+    for my $i (0 .. $#$sb) {
+        push @su, ["$sb->[$i]{user} (big)", sprintf('%.3f', $sb->[$i]{add}),
+            sprintf('%.1f', $sb->[$i]{add_rss} / 1024),
+            sprintf('%.3f', $sb->[$i]{signup})];
+        push @su, ["$ss->[$i]{user} (small)", sprintf('%.3f', $ss->[$i]{add}),
+            sprintf('%.1f', $ss->[$i]{add_rss} / 1024),
+            sprintf('%.3f', $ss->[$i]{signup})];
+    }
+    push @r, md_table(['user', 'user add s', 'user add peak RSS MiB',
+        'sign-up form s'], \@su);
+    push @r, sprintf("Sign-up form, big / small: %.2f (first pair), %.2f "
+        . "(median of the pairs); user add: %.2f, %.2f.\n",
+        $sb->[0]{signup} / $ss->[0]{signup},
+        median(map { $sb->[$_]{signup} / $ss->[$_]{signup} } 0 .. $#$sb),
+        $sb->[0]{add} / $ss->[0]{add},
+        median(map { $sb->[$_]{add} / $ss->[$_]{add} } 0 .. $#$sb));
+    return @r;
 }
 
 sub profile_text {

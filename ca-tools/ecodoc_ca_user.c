@@ -28,6 +28,14 @@ typedef struct {
 } ecodoc_ca_user_rec_t;
 
 
+/* a user ID of user list: an offset while scanning, then the ID */
+
+typedef union {
+    size_t     off;               /* while scanning: offset in buf */
+    char      *p;                 /* once scanned: the ID */
+} ecodoc_ca_user_name_t;
+
+
 static int ecodoc_ca_user_add(ecodoc_ca_t *ca, int argc, char **argv);
 static int ecodoc_ca_user_reset(ecodoc_ca_t *ca, int argc, char **argv);
 static int ecodoc_ca_user_show(ecodoc_ca_t *ca, int argc, char **argv);
@@ -427,7 +435,8 @@ ecodoc_ca_user_record(const redisReply *h, ecodoc_ca_user_rec_t *rec)
 static int
 ecodoc_ca_user_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char * const *) a, *(char * const *) b);
+    return strcmp(((const ecodoc_ca_user_name_t *) a)->p,
+                  ((const ecodoc_ca_user_name_t *) b)->p);
 }
 
 
@@ -520,41 +529,78 @@ done:
 }
 
 
-/* the user IDs found by SCAN: unsorted, maybe repeated */
+/*
+ * user list: the user IDs found by SCAN, sorted, then their records in
+ * batches of pipelined HGETALL and SCARD.  The IDs are kept in one buffer,
+ * one after the other, and each row in a few bytes, so that a million
+ * users take some 40 MB; the table's columns are as wide as their widest
+ * cell, known only once every row is read.
+ */
+
+#define ECODOC_CA_USER_BATCH  256
+
+enum {
+    ECODOC_CA_USER_ACTIVE = 0,
+    ECODOC_CA_USER_LOCKED,
+    ECODOC_CA_USER_MALFORMED,
+    ECODOC_CA_USER_GONE           /* deleted since the SCAN */
+};
+
 
 typedef struct {
-    char    **name;
-    size_t    n;
-    size_t    size;
-    size_t    skipped;       /* keys under "user:" that are no user ID */
+    char                    *buf;
+    size_t                   len;
+    size_t                   size;
+    ecodoc_ca_user_name_t   *name;
+    size_t                   n;
+    size_t                   nsize;
+    size_t                   skipped;    /* keys under "user:" no user ID */
 } ecodoc_ca_user_names_t;
+
+
+typedef struct {
+    long long      failures;
+    long long      certs;
+    unsigned char  state;
+    unsigned char  initial;
+} ecodoc_ca_user_row_t;
 
 
 static int
 ecodoc_ca_user_names_add(ecodoc_ca_user_names_t *names, const char *s)
 {
-    char  **p;
+    char                   *b;
+    size_t                  len;
+    ecodoc_ca_user_name_t  *p;
 
     if (!ecodoc_ca_valid_user(s)) {
         names->skipped++;
         return 0;
     }
 
-    if (names->n == names->size) {
-        names->size = names->size ? names->size * 2 : 64;
-        p = realloc(names->name, names->size * sizeof(char *));
+    len = strlen(s) + 1;
+
+    if (names->len + len > names->size) {
+        names->size = names->size ? names->size * 2 : 4096;
+        b = realloc(names->buf, names->size);
+        if (b == NULL) {
+            return -1;
+        }
+        names->buf = b;
+    }
+
+    if (names->n == names->nsize) {
+        names->nsize = names->nsize ? names->nsize * 2 : 256;
+        p = realloc(names->name, names->nsize * sizeof(*p));
         if (p == NULL) {
             return -1;
         }
         names->name = p;
     }
 
-    names->name[names->n] = strdup(s);
-    if (names->name[names->n] == NULL) {
-        return -1;
-    }
-
-    names->n++;
+    memcpy(names->buf + names->len, s, len);
+    names->name[names->n++].off = names->len;
+    names->len += len;
 
     return 0;
 }
@@ -592,18 +638,11 @@ ecodoc_ca_user_scanned(ecodoc_ca_t *ca, const redisReply *keys, void *data)
 }
 
 
-typedef struct {
-    const char  *cell[5];
-    char         failures[24];
-    char         certs[24];
-} ecodoc_ca_user_row_t;
-
-
-/* HGETALL and SCARD replies of one user into a row; 0 gone, -1 error */
+/* HGETALL and SCARD replies of one user into a row; -1 error */
 
 static int
 ecodoc_ca_user_row(ecodoc_ca_t *ca, const char *user,
-    ecodoc_ca_user_row_t *row, int *malformed)
+    ecodoc_ca_user_row_t *row)
 {
     int                    rc;
     redisReply            *h, *n;
@@ -631,14 +670,11 @@ ecodoc_ca_user_row(ecodoc_ca_t *ca, const char *user,
     rc = 0;
 
     if (h != NULL && h->elements == 0) {
-        goto done;          /* deleted since the SCAN */
+        row->state = ECODOC_CA_USER_GONE;
+        goto done;
     }
 
-    rc = 1;
-
-    row->cell[0] = user;
-    snprintf(row->certs, sizeof(row->certs), "%lld", n->integer);
-    row->cell[4] = row->certs;
+    row->certs = n->integer;
 
     bad = (h != NULL) ? ecodoc_ca_user_record(h, &rec) : "";
 
@@ -648,18 +684,13 @@ ecodoc_ca_user_row(ecodoc_ca_t *ca, const char *user,
                             "is missing or invalid", user, bad);
         }
 
-        *malformed = 1;
-
-        row->cell[1] = "malformed";
-        row->cell[2] = "?";
-        row->cell[3] = "?";
+        row->state = ECODOC_CA_USER_MALFORMED;
         goto done;
     }
 
-    snprintf(row->failures, sizeof(row->failures), "%lld", rec.failures);
-    row->cell[1] = rec.locked ? "locked" : "active";
-    row->cell[2] = row->failures;
-    row->cell[3] = rec.initial ? "yes" : "no";
+    row->state = rec.locked ? ECODOC_CA_USER_LOCKED : ECODOC_CA_USER_ACTIVE;
+    row->failures = rec.failures;
+    row->initial = (unsigned char) rec.initial;
 
 done:
 
@@ -675,33 +706,123 @@ done:
 }
 
 
-static void
-ecodoc_ca_user_table(ecodoc_ca_user_row_t *rows, size_t n)
-{
-    int     width[5];
-    size_t  i, j, len;
+/* the rows of users [from, to): their commands pipelined, then read */
 
-    static const ecodoc_ca_user_row_t  head = {
-        { "USER", "STATE", "FAILURES", "INITIAL", "CERTS" }, "", ""
+static int
+ecodoc_ca_user_rows(ecodoc_ca_t *ca, ecodoc_ca_user_names_t *names,
+    ecodoc_ca_user_row_t *rows, size_t from, size_t to)
+{
+    char         key[ECODOC_CA_KEY_LEN], certs[ECODOC_CA_KEY_LEN];
+    size_t       i;
+    const char  *args[2];
+
+    for (i = from; i < to; i++) {
+        ecodoc_ca_redis_key(ca, key, "user:", names->name[i].p, "");
+        ecodoc_ca_redis_key(ca, certs, "user:", names->name[i].p, ":certs");
+
+        args[0] = "HGETALL";
+        args[1] = key;
+
+        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
+            return -1;
+        }
+
+        args[0] = "SCARD";
+        args[1] = certs;
+
+        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
+            return -1;
+        }
+    }
+
+    for (i = from; i < to; i++) {
+        if (ecodoc_ca_user_row(ca, names->name[i].p, &rows[i]) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a row's cells as the table shows them */
+
+static void
+ecodoc_ca_user_cells(const char *user, const ecodoc_ca_user_row_t *row,
+    const char *cell[5], char failures[24], char certs[24])
+{
+    static const char  *state[] = { "active", "locked", "malformed" };
+
+    cell[0] = user;
+    cell[1] = state[row->state];
+
+    snprintf(certs, 24, "%lld", row->certs);
+    cell[4] = certs;
+
+    if (row->state == ECODOC_CA_USER_MALFORMED) {
+        cell[2] = "?";
+        cell[3] = "?";
+        return;
+    }
+
+    snprintf(failures, 24, "%lld", row->failures);
+    cell[2] = failures;
+    cell[3] = row->initial ? "yes" : "no";
+}
+
+
+static void
+ecodoc_ca_user_table(ecodoc_ca_user_names_t *names,
+    ecodoc_ca_user_row_t *rows)
+{
+    int          width[5];
+    char         failures[24], certs[24];
+    size_t       i, j, len;
+    const char  *cell[5];
+
+    static const char  *head[] = {
+        "USER", "STATE", "FAILURES", "INITIAL", "CERTS"
     };
 
     for (j = 0; j < 5; j++) {
-        width[j] = (int) strlen(head.cell[j]);
+        width[j] = (int) strlen(head[j]);
+    }
 
-        for (i = 0; i < n; i++) {
-            len = strlen(rows[i].cell[j]);
+    for (i = 0; i < names->n; i++) {
+        if (rows[i].state == ECODOC_CA_USER_GONE) {
+            continue;
+        }
+
+        ecodoc_ca_user_cells(names->name[i].p, &rows[i], cell, failures,
+                             certs);
+
+        for (j = 0; j < 5; j++) {
+            len = strlen(cell[j]);
             if (len > (size_t) width[j]) {
                 width[j] = (int) len;
             }
         }
     }
 
-    for (i = 0; i <= n; i++) {
-        for (j = 0; j < 4; j++) {
-            printf("%-*s  ", width[j], (i ? &rows[i - 1] : &head)->cell[j]);
+    for (j = 0; j < 4; j++) {
+        printf("%-*s  ", width[j], head[j]);
+    }
+
+    printf("%s\n", head[4]);
+
+    for (i = 0; i < names->n; i++) {
+        if (rows[i].state == ECODOC_CA_USER_GONE) {
+            continue;
         }
 
-        printf("%s\n", (i ? &rows[i - 1] : &head)->cell[4]);
+        ecodoc_ca_user_cells(names->name[i].p, &rows[i], cell, failures,
+                             certs);
+
+        for (j = 0; j < 4; j++) {
+            printf("%-*s  ", width[j], cell[j]);
+        }
+
+        printf("%s\n", cell[4]);
     }
 }
 
@@ -709,10 +830,8 @@ ecodoc_ca_user_table(ecodoc_ca_user_row_t *rows, size_t n)
 static int
 ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    int                      rc, malformed;
-    char                     key[ECODOC_CA_KEY_LEN], certs[ECODOC_CA_KEY_LEN];
-    size_t                   i, n, k;
-    const char              *args[2];
+    int                      rc;
+    size_t                   i, n, to;
     ecodoc_ca_user_row_t    *rows;
     ecodoc_ca_user_names_t   names;
 
@@ -726,7 +845,6 @@ ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
     memset(&names, 0, sizeof(names));
     rows = NULL;
     rc = ECODOC_CA_ERROR;
-    malformed = 0;
 
     if (ecodoc_ca_redis_scan(ca, "user:*", ecodoc_ca_user_scanned, &names)
         != 0)
@@ -739,14 +857,18 @@ ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
                         "a valid user ID", names.skipped, ca->prefix);
     }
 
+    /* the buffer no longer moves: offsets become pointers */
+    for (i = 0; i < names.n; i++) {
+        names.name[i].p = names.buf + names.name[i].off;
+    }
+
     if (names.n > 1) {   /* qsort() of NULL, even with 0, is undefined */
-        qsort(names.name, names.n, sizeof(char *), ecodoc_ca_user_cmp);
+        qsort(names.name, names.n, sizeof(names.name[0]), ecodoc_ca_user_cmp);
     }
 
     /* SCAN may return a key twice */
     for (i = 0, n = 0; i < names.n; i++) {
-        if (n > 0 && strcmp(names.name[n - 1], names.name[i]) == 0) {
-            free(names.name[i]);
+        if (n > 0 && strcmp(names.name[n - 1].p, names.name[i].p) == 0) {
             continue;
         }
         names.name[n++] = names.name[i];
@@ -759,45 +881,27 @@ ecodoc_ca_user_list(ecodoc_ca_t *ca, int argc, char **argv)
         goto done;
     }
 
+    for (i = 0; i < n; i = to) {
+        to = (n - i > ECODOC_CA_USER_BATCH) ? i + ECODOC_CA_USER_BATCH : n;
+
+        if (ecodoc_ca_user_rows(ca, &names, rows, i, to) != 0) {
+            goto done;
+        }
+    }
+
+    ecodoc_ca_user_table(&names, rows);
+
+    rc = ECODOC_CA_OK;
+
     for (i = 0; i < n; i++) {
-        ecodoc_ca_redis_key(ca, key, "user:", names.name[i], "");
-        ecodoc_ca_redis_key(ca, certs, "user:", names.name[i], ":certs");
-
-        args[0] = "HGETALL";
-        args[1] = key;
-
-        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
-            goto done;
-        }
-
-        args[0] = "SCARD";
-        args[1] = certs;
-
-        if (ecodoc_ca_redis_append(ca, 2, args) != ECODOC_CA_OK) {
-            goto done;
+        if (rows[i].state == ECODOC_CA_USER_MALFORMED) {
+            rc = ECODOC_CA_ERROR;
         }
     }
-
-    for (i = 0, k = 0; i < n; i++) {
-        switch (ecodoc_ca_user_row(ca, names.name[i], &rows[k], &malformed))
-        {
-        case -1:
-            goto done;
-        case 1:
-            k++;
-        }
-    }
-
-    ecodoc_ca_user_table(rows, k);
-
-    rc = malformed ? ECODOC_CA_ERROR : ECODOC_CA_OK;
 
 done:
 
-    for (i = 0; i < names.n; i++) {
-        free(names.name[i]);
-    }
-
+    free(names.buf);
     free(names.name);
     free(rows);
 
