@@ -211,7 +211,7 @@ demo: deps
 
 # the benchmark against plain nginx and the peers (bench/RESULTS.md)
 BENCH_PKGS := apache2-utils libnginx-mod-http-lua lua-nginx-redis \
-              lua-nginx-string valgrind redis-tools
+              lua-nginx-string valgrind redis-tools time
 
 bench-deps: deps
 	@scripts/apt-missing $(BENCH_PKGS)
