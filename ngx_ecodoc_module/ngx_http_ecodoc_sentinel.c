@@ -93,13 +93,18 @@ ngx_http_ecodoc_sentinel_init(ngx_cycle_t *cycle)
     st->master.name.data = st->master_name;
     st->master.tls_name = emcf->tls_name;
 
-    /* the timers must not hold a worker that is shutting down */
+    /*
+     * the timers must not hold a worker that is shutting down; their data
+     * is read as a connection by the event debug log (ngx_event_ident)
+     */
 
     st->ask.handler = ngx_http_ecodoc_sentinel_ask;
+    st->ask.data = st;
     st->ask.log = cycle->log;
     st->ask.cancelable = 1;
 
     st->resub.handler = ngx_http_ecodoc_sentinel_subscribe;
+    st->resub.data = st;
     st->resub.log = cycle->log;
     st->resub.cancelable = 1;
 
@@ -417,9 +422,9 @@ ngx_http_ecodoc_sentinel_subscribed(ngx_http_ecodoc_link_t *link,
     }
 
     if (data == NGX_HTTP_ECODOC_SENTINEL_ASK) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_ecodoc_sentinel.log, 0,
-                       "ecodoc: subscribed to +switch-master on %V",
-                       &link->node->name);
+        ngx_log_error(NGX_LOG_INFO, ngx_http_ecodoc_sentinel.log, 0,
+                      "ecodoc: subscribed to +switch-master on sentinel %V",
+                      &link->node->name);
 
         /* a switch before the subscription went unheard: ask */
 
@@ -541,8 +546,9 @@ ngx_http_ecodoc_sentinel_set(u_char *ip, size_t iplen, u_char *port,
     n = ngx_sock_ntop(addr.sockaddr, addr.socklen, name, NGX_SOCKADDR_STRLEN,
                       1);
 
-    moved = !st->known
-            || (size_t) n != st->master.name.len
+    /* another address than the last one named (known or lost since) */
+
+    moved = (size_t) n != st->master.name.len
             || ngx_strncmp(name, st->master.name.data, n) != 0;
 
     if (moved) {
