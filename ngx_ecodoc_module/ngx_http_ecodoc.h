@@ -172,13 +172,40 @@ typedef struct {
 } ngx_http_ecodoc_rule_t;
 
 
+/* a Redis or a sentinel: its address, and the name its certificate has */
+
 typedef struct {
-    ngx_str_t                    redis_host;     /* NUL-terminated */
-    ngx_int_t                    redis_port;     /* 0: unix socket */
+    struct sockaddr             *sockaddr;
+    socklen_t                    socklen;
+    ngx_str_t                    name;           /* for the logs */
+    ngx_str_t                    tls_name;       /* NUL-terminated */
+} ngx_http_ecodoc_node_t;
+
+
+typedef struct {
+    ngx_http_ecodoc_node_t      *redis;          /* NULL with sentinels */
     ngx_str_t                    redis_password;
     ngx_uint_t                   redis_db;
     ngx_msec_t                   redis_timeout;
     ngx_str_t                    prefix;
+
+    /* ecodoc_redis_tls*: one TLS context for Redis and the sentinels */
+    ngx_flag_t                   tls;
+    ngx_str_t                    tls_trusted;
+    ngx_str_t                    tls_certificate;
+    ngx_str_t                    tls_key;
+    ngx_str_t                    tls_name;
+    ngx_uint_t                   tls_protocols;
+    ngx_ssl_t                   *ssl;            /* NULL without TLS */
+
+    /* ecodoc_redis_sentinel: the master's name and the sentinels */
+    ngx_str_t                    sentinel_name;
+    ngx_array_t                 *sentinels;      /* ngx_http_ecodoc_node_t */
+    ngx_str_t                    sentinel_password;
+
+    /* ecodoc_redis_wait: replicas that must have a security write */
+    ngx_uint_t                   wait_replicas;  /* 0: off */
+    ngx_msec_t                   wait_timeout;
 
     ngx_uint_t                   max_failures;
     time_t                       session_timeout;
@@ -248,6 +275,49 @@ typedef struct {
 
 
 typedef struct ngx_http_ecodoc_ctx_s  ngx_http_ecodoc_ctx_t;
+
+
+/*
+ * A connection to a Redis or a sentinel (ngx_http_ecodoc_link.c): a reply
+ * handler gets its command's reply (NULL: the link closed first) and
+ * returns NGX_DONE to keep it (it frees it then), anything else to let the
+ * link free it.
+ */
+
+typedef struct ngx_http_ecodoc_link_s  ngx_http_ecodoc_link_t;
+
+typedef ngx_int_t (*ngx_http_ecodoc_link_pt)(ngx_http_ecodoc_link_t *link,
+    redisReply *reply, void *data);
+
+typedef struct {
+    ngx_http_ecodoc_link_pt      handler;
+    void                        *data;
+} ngx_http_ecodoc_link_entry_t;
+
+struct ngx_http_ecodoc_link_s {
+    ngx_peer_connection_t        peer;           /* connection: NULL closed */
+    ngx_http_ecodoc_node_t      *node;
+    const char                  *what;           /* "Redis", "sentinel" */
+    ngx_ssl_t                   *ssl;            /* NULL: no TLS */
+    ngx_msec_t                   timeout;        /* to connect and verify */
+    redisReader                 *reader;
+
+    u_char                      *out;            /* commands not yet sent */
+    size_t                       out_size;
+    size_t                       out_pos;
+    size_t                       out_last;
+
+    ngx_http_ecodoc_link_entry_t *fifo;          /* a ring */
+    ngx_uint_t                   fifo_size;
+    ngx_uint_t                   fifo_head;
+    ngx_uint_t                   fifo_n;
+
+    ngx_http_ecodoc_link_pt      push;           /* pub/sub messages */
+    void                       (*opened)(ngx_http_ecodoc_link_t *link);
+    void                       (*closed)(ngx_http_ecodoc_link_t *link);
+    void                        *data;
+    unsigned                     up:1;           /* connected, verified */
+};
 
 typedef void (*ngx_http_ecodoc_redis_handler_pt)(ngx_http_request_t *r,
     redisReply *reply);
@@ -377,7 +447,29 @@ ngx_int_t ngx_http_ecodoc_fingerprint(ngx_http_request_t *r,
 ngx_int_t ngx_http_ecodoc_gate_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_redis_handler_pt handler);
 
+/* ngx_http_ecodoc_link.c */
+ngx_int_t ngx_http_ecodoc_link_open(ngx_http_ecodoc_link_t *link,
+    ngx_http_ecodoc_node_t *node, ngx_log_t *log);
+ngx_int_t ngx_http_ecodoc_link_send(ngx_http_ecodoc_link_t *link, u_char *buf,
+    size_t len, ngx_uint_t nreplies, ngx_http_ecodoc_link_pt handler,
+    void *data);
+ngx_int_t ngx_http_ecodoc_link_command(ngx_http_ecodoc_link_t *link, int argc,
+    const char **argv, const size_t *argvlen, ngx_http_ecodoc_link_pt handler,
+    void *data);
+void ngx_http_ecodoc_link_close(ngx_http_ecodoc_link_t *link, ngx_uint_t level,
+    const char *why);
+void ngx_http_ecodoc_link_free(ngx_http_ecodoc_link_t *link);
+ngx_int_t ngx_http_ecodoc_link_ssl(ngx_conf_t *cf,
+    ngx_http_ecodoc_main_conf_t *emcf);
+
+/* ngx_http_ecodoc_sentinel.c */
+ngx_int_t ngx_http_ecodoc_sentinel_init(ngx_cycle_t *cycle);
+void ngx_http_ecodoc_sentinel_exit(void);
+ngx_http_ecodoc_node_t *ngx_http_ecodoc_sentinel_master(void);
+void ngx_http_ecodoc_sentinel_lost(void);
+
 /* ngx_http_ecodoc_redis.c */
+void ngx_http_ecodoc_redis_master(ngx_uint_t moved);
 ngx_int_t ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle);
 void ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,

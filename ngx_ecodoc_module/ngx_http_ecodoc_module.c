@@ -40,6 +40,14 @@ static char *ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ecodoc_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ecodoc_wait(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ecodoc_node(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_ecodoc_node_t *node);
+static ngx_int_t ngx_http_ecodoc_redis_check(ngx_conf_t *cf,
+    ngx_http_ecodoc_main_conf_t *emcf);
 static char *ngx_http_ecodoc_scrypt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ecodoc_gate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -55,6 +63,13 @@ static void ngx_http_ecodoc_exit_process(ngx_cycle_t *cycle);
 
 
 static int  ngx_http_ecodoc_conn_index = -1;
+
+
+static ngx_conf_bitmask_t  ngx_http_ecodoc_tls_protocols[] = {
+    { ngx_string("TLSv1.2"), NGX_SSL_TLSv1_2 },
+    { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_ecodoc_commands[] = {
@@ -106,6 +121,69 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ecodoc_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls_trusted),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls_certificate),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls_key),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls_name),
+      NULL },
+
+    { ngx_string("ecodoc_redis_tls_protocols"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, tls_protocols),
+      &ngx_http_ecodoc_tls_protocols },
+
+    { ngx_string("ecodoc_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ecodoc_sentinel,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ecodoc_redis_sentinel_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_main_conf_t, sentinel_password),
+      NULL },
+
+    { ngx_string("ecodoc_redis_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ecodoc_wait,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ecodoc_redis_prefix"),
@@ -880,14 +958,20 @@ ngx_http_ecodoc_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     emcf->redis_host = { 0, NULL };
+     *     emcf->redis = NULL;
      *     emcf->redis_password = { 0, NULL };
+     *     emcf->tls_* = { 0, NULL };
+     *     emcf->ssl = NULL;
+     *     emcf->sentinel_name = { 0, NULL };
+     *     emcf->sentinels = NULL;
+     *     emcf->sentinel_password = { 0, NULL };
      *     emcf->prefix = { 0, NULL };
      *     emcf->thread_pool_name = { 0, NULL };
      */
 
-    emcf->redis_port = NGX_CONF_UNSET;
     emcf->redis_db = NGX_CONF_UNSET_UINT;
+    emcf->tls = NGX_CONF_UNSET;
+    emcf->wait_replicas = NGX_CONF_UNSET_UINT;
     emcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     emcf->max_failures = NGX_CONF_UNSET_UINT;
     emcf->session_timeout = NGX_CONF_UNSET;
@@ -915,13 +999,12 @@ ngx_http_ecodoc_init_main_conf(ngx_conf_t *cf, void *conf)
 
     u_char  *p;
 
-    if (emcf->redis_port == NGX_CONF_UNSET) {
-        ngx_str_set(&emcf->redis_host, "127.0.0.1");
-        emcf->redis_port = 6379;
-    }
-
     ngx_conf_init_uint_value(emcf->redis_db, 0);
     ngx_conf_init_msec_value(emcf->redis_timeout, 1000);
+
+    if (ngx_http_ecodoc_redis_check(cf, emcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (emcf->prefix.data == NULL) {
         ngx_str_set(&emcf->prefix, "ecodoc:");
@@ -1229,54 +1312,249 @@ ngx_http_ecodoc_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_ecodoc_main_conf_t *emcf = conf;
 
     ngx_str_t  *value;
-    ngx_url_t   u;
 
-    if (emcf->redis_port != NGX_CONF_UNSET) {
+    if (emcf->redis) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len == 5) {
-            return "has an empty unix socket path";
+    emcf->redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_ecodoc_node_t));
+    if (emcf->redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ecodoc_node(cf, &value[1], emcf->redis) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ecodoc_redis_sentinel NAME host:port ... */
+
+static char *
+ngx_http_ecodoc_sentinel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t *emcf = conf;
+
+    ngx_str_t               *value;
+    ngx_uint_t               i;
+    ngx_http_ecodoc_node_t  *node;
+
+    if (emcf->sentinels) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    emcf->sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                       sizeof(ngx_http_ecodoc_node_t));
+    if (emcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->sentinel_name = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        node = ngx_array_push(emcf->sentinels);
+        if (node == NULL) {
+            return NGX_CONF_ERROR;
         }
 
-        /* configuration strings are NUL-terminated, as hiredis wants */
+        ngx_memzero(node, sizeof(ngx_http_ecodoc_node_t));
 
-        emcf->redis_host.data = value[1].data + 5;
-        emcf->redis_host.len = value[1].len - 5;
-        emcf->redis_port = 0;
+        if (ngx_http_ecodoc_node(cf, &value[i], node) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ecodoc_redis_wait NUMREPLICAS [TIMEOUT]; 0 is off */
+
+static char *
+ngx_http_ecodoc_wait(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ecodoc_main_conf_t *emcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_msec_t  t;
+
+    if (emcf->wait_replicas != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n > 100) {
+        return "has an invalid number of replicas (0..100)";
+    }
+
+    if (n == 0) {
+        if (cf->args->nelts == 3) {
+            return "has a timeout but no replica to wait for";
+        }
+
+        emcf->wait_replicas = 0;
         return NGX_CONF_OK;
     }
 
-    /* resolved now: hiredis would resolve a name blocking the worker */
+    if (cf->args->nelts != 3) {
+        return "needs a timeout: Redis' WAIT with no timeout waits forever";
+    }
+
+    t = ngx_parse_time(&value[2], 0);
+    if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+        return "has an invalid timeout (at least 1ms)";
+    }
+
+    emcf->wait_replicas = n;
+    emcf->wait_timeout = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * host:port (resolved now: the workers never resolve a name) or
+ * unix:/path; the host as written is the name its certificate must have
+ */
+
+static ngx_int_t
+ngx_http_ecodoc_node(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_ecodoc_node_t *node)
+{
+    ngx_url_t  u;
+
+    if (value->len == 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has an empty unix socket path", value);
+        return NGX_ERROR;
+    }
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
-    u.url = value[1];
+    u.url = *value;
     u.default_port = 6379;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid Redis address \"%V\": %s", &value[1],
+                           "invalid Redis address \"%V\": %s", value,
                            u.err ? u.err : "host not found");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    emcf->redis_host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-    if (emcf->redis_host.data == NULL) {
-        return NGX_CONF_ERROR;
+    node->sockaddr = u.addrs[0].sockaddr;
+    node->socklen = u.addrs[0].socklen;
+    node->name = u.addrs[0].name;
+
+    if (u.family != AF_UNIX) {
+        node->tls_name.data = ngx_pnalloc(cf->pool, u.host.len + 1);
+        if (node->tls_name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(node->tls_name.data, u.host.data, u.host.len);
+        node->tls_name.data[u.host.len] = '\0';
+        node->tls_name.len = u.host.len;
     }
 
-    emcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                         u.addrs[0].socklen,
-                                         emcf->redis_host.data,
-                                         NGX_SOCKADDR_STRLEN, 0);
-    emcf->redis_host.data[emcf->redis_host.len] = '\0';
-    emcf->redis_port = u.port;
+    return NGX_OK;
+}
 
-    return NGX_CONF_OK;
+
+/* the Redis directives together: what excludes what, TLS, WAIT */
+
+static ngx_int_t
+ngx_http_ecodoc_redis_check(ngx_conf_t *cf, ngx_http_ecodoc_main_conf_t *emcf)
+{
+    ngx_str_t                default_redis = ngx_string("127.0.0.1:6379");
+    ngx_uint_t               i, n;
+    ngx_http_ecodoc_node_t  *node;
+
+    if (emcf->redis && emcf->sentinels) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_redis\" and \"ecodoc_redis_sentinel\" "
+                           "exclude each other: the sentinels name the "
+                           "master");
+        return NGX_ERROR;
+    }
+
+    if (emcf->sentinels == NULL && emcf->sentinel_password.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_redis_sentinel_password\" without "
+                           "\"ecodoc_redis_sentinel\"");
+        return NGX_ERROR;
+    }
+
+    if (emcf->redis == NULL && emcf->sentinels == NULL) {
+        emcf->redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_ecodoc_node_t));
+        if (emcf->redis == NULL
+            || ngx_http_ecodoc_node(cf, &default_redis, emcf->redis)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_conf_init_value(emcf->tls, 0);
+    ngx_conf_merge_bitmask_value(emcf->tls_protocols, emcf->tls_protocols,
+                                 (NGX_CONF_BITMASK_SET|NGX_SSL_TLSv1_2
+                                  |NGX_SSL_TLSv1_3));
+
+    if (!emcf->tls) {
+        if (emcf->tls_trusted.len || emcf->tls_certificate.len
+            || emcf->tls_key.len || emcf->tls_name.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ecodoc_redis_tls_*\" settings without "
+                               "\"ecodoc_redis_tls on\": Redis would be "
+                               "spoken to in clear");
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (ngx_http_ecodoc_link_ssl(cf, emcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* one name for every node, or each node's host */
+
+        node = emcf->sentinels ? emcf->sentinels->elts : emcf->redis;
+        n = emcf->sentinels ? emcf->sentinels->nelts : 1;
+
+        for (i = 0; i < n; i++) {
+            if (emcf->tls_name.len) {
+                node[i].tls_name = emcf->tls_name;
+
+            } else if (node[i].tls_name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" over TLS needs "
+                                   "\"ecodoc_redis_tls_name\": the name its "
+                                   "certificate has", &node[i].name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (emcf->wait_replicas == NGX_CONF_UNSET_UINT) {
+        emcf->wait_replicas = 0;
+    }
+
+    if (emcf->sentinels && emcf->wait_replicas == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"ecodoc_redis_sentinel\" without "
+                           "\"ecodoc_redis_wait\": a failover may lose the "
+                           "last wrong passwords counted, and a lock");
+    }
+
+    return NGX_OK;
 }
 
 

@@ -1,13 +1,13 @@
 /*
- * The Redis client: one hiredis async connection per worker on nginx's event
- * loop, with per-command timers, reconnection with backoff and EVALSHA.
+ * The Redis client: one connection per worker (ngx_http_ecodoc_link.c) to
+ * the Redis or the master, with per-command timers, reconnection with
+ * backoff, EVALSHA, and WAIT after the writes that must survive a failover.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <hiredis/async.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_ecodoc.h"
@@ -16,7 +16,6 @@
 
 #define NGX_HTTP_ECODOC_BACKOFF_MIN   100
 #define NGX_HTTP_ECODOC_BACKOFF_MAX   2000
-#define NGX_HTTP_ECODOC_ARGS_MAX      24
 
 
 typedef struct ngx_http_ecodoc_redis_cmd_s  ngx_http_ecodoc_redis_cmd_t;
@@ -27,11 +26,13 @@ struct ngx_http_ecodoc_redis_cmd_s {
     ngx_http_ecodoc_redis_handler_pt   handler;
     ngx_http_ecodoc_redis_cmd_t       *next;      /* in the free list */
     uint64_t                           sent;      /* us, with metrics */
+    redisReply                        *held;      /* the script's, WAIT */
+    ngx_uint_t                         wait;      /* 1 script, 2 WAIT next */
 };
 
 
 typedef struct {
-    redisAsyncContext                 *ac;
+    ngx_http_ecodoc_link_t             link;
     ngx_http_ecodoc_main_conf_t       *conf;
     ngx_log_t                         *log;
     ngx_msec_t                         backoff;
@@ -45,37 +46,38 @@ typedef struct {
     /* a session's "GETEX P sess:" and "EX idle", around its ID */
     ngx_str_t                          getex_head;
     ngx_str_t                          getex_tail;
+    ngx_str_t                          wait;      /* "WAIT N T", or "" */
     ngx_http_ecodoc_redis_cmd_t       *free;
+    unsigned                           moving:1;  /* to the new master */
+    unsigned                           exiting:1;
 } ngx_http_ecodoc_redis_t;
 
 
 static u_char *ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s);
 static ngx_int_t ngx_http_ecodoc_redis_send(ngx_http_request_t *r,
-    u_char *buf, size_t len, ngx_uint_t kind,
+    u_char *buf, size_t len, ngx_uint_t kind, ngx_uint_t wait,
     ngx_http_ecodoc_redis_handler_pt handler);
 static void ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_ecodoc_redis_connect(void);
-static void ngx_http_ecodoc_redis_drop(const char *why);
+static void ngx_http_ecodoc_redis_drop(ngx_uint_t level, const char *why);
 static void ngx_http_ecodoc_redis_failed(void);
-static void ngx_http_ecodoc_redis_connected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_ecodoc_redis_disconnected(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r,
-    void *privdata);
-static void ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r,
-    void *privdata);
+static void ngx_http_ecodoc_redis_opened(ngx_http_ecodoc_link_t *link);
+static void ngx_http_ecodoc_redis_closed(ngx_http_ecodoc_link_t *link);
+static ngx_int_t ngx_http_ecodoc_redis_setup(ngx_http_ecodoc_link_t *link,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_ecodoc_redis_reply(ngx_http_ecodoc_link_t *link,
+    redisReply *reply, void *data);
+static redisReply *ngx_http_ecodoc_redis_waited(ngx_http_ecodoc_redis_cmd_t *cmd,
+    redisReply *reply);
+static void ngx_http_ecodoc_redis_deliver(ngx_http_ecodoc_redis_cmd_t *cmd,
+    redisReply *reply);
 static void ngx_http_ecodoc_redis_timeout(ngx_event_t *ev);
-static void ngx_http_ecodoc_redis_read(ngx_event_t *ev);
-static void ngx_http_ecodoc_redis_write(ngx_event_t *ev);
-static void ngx_http_ecodoc_redis_add_read(void *data);
-static void ngx_http_ecodoc_redis_del_read(void *data);
-static void ngx_http_ecodoc_redis_add_write(void *data);
-static void ngx_http_ecodoc_redis_del_write(void *data);
-static void ngx_http_ecodoc_redis_cleanup(void *data);
 
 
 static ngx_http_ecodoc_redis_t  ngx_http_ecodoc_redis;
+
+/* the ROLE step of the setup, told apart by its address */
+static char  ngx_http_ecodoc_redis_role[] = "master";
 
 
 /* the scripts' verdicts, by ngx_http_ecodoc_status_e */
@@ -115,8 +117,11 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
 {
     u_char                       *p;
     size_t                        len;
+    ngx_str_t                     n, t;
     ngx_uint_t                    i;
     unsigned char                 md[SHA_DIGEST_LENGTH];
+    u_char                        nbuf[NGX_INT_T_LEN];
+    u_char                        tbuf[NGX_INT_T_LEN];
     ngx_http_ecodoc_main_conf_t  *emcf;
 
     if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
@@ -130,6 +135,12 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
     ngx_http_ecodoc_redis.conf = emcf;
     ngx_http_ecodoc_redis.log = cycle->log;
     ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
+
+    ngx_http_ecodoc_redis.link.what = "Redis";
+    ngx_http_ecodoc_redis.link.ssl = emcf->ssl;
+    ngx_http_ecodoc_redis.link.timeout = emcf->redis_timeout;
+    ngx_http_ecodoc_redis.link.opened = ngx_http_ecodoc_redis_opened;
+    ngx_http_ecodoc_redis.link.closed = ngx_http_ecodoc_redis_closed;
 
     for (i = 0; i < NGX_HTTP_ECODOC_SCRIPT_N; i++) {
         len = ngx_strlen(ngx_http_ecodoc_scripts[i]);
@@ -175,7 +186,30 @@ ngx_http_ecodoc_redis_init(ngx_cycle_t *cycle)
     ngx_http_ecodoc_redis.getex_tail.len =
                                    p - ngx_http_ecodoc_redis.getex_tail.data;
 
-    return NGX_OK;
+    /* "WAIT N T", pipelined after each security write (ecodoc_redis_wait) */
+
+    if (emcf->wait_replicas) {
+        n.data = nbuf;
+        n.len = ngx_sprintf(nbuf, "%ui", emcf->wait_replicas) - nbuf;
+        t.data = tbuf;
+        t.len = ngx_sprintf(tbuf, "%M", emcf->wait_timeout) - tbuf;
+
+        p = ngx_pnalloc(cycle->pool, sizeof("*3\r\n$4\r\nWAIT\r\n") - 1
+                                     + 2 * (NGX_SIZE_T_LEN + 4
+                                            + NGX_INT_T_LEN));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ecodoc_redis.wait.data = p;
+        p = ngx_cpymem(p, "*3\r\n$4\r\nWAIT\r\n",
+                       sizeof("*3\r\n$4\r\nWAIT\r\n") - 1);
+        p = ngx_http_ecodoc_redis_bulk(p, &n);
+        p = ngx_http_ecodoc_redis_bulk(p, &t);
+        ngx_http_ecodoc_redis.wait.len = p - ngx_http_ecodoc_redis.wait.data;
+    }
+
+    return ngx_http_ecodoc_sentinel_init(cycle);
 }
 
 
@@ -184,9 +218,11 @@ ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle)
 {
     ngx_http_ecodoc_redis_cmd_t  *cmd;
 
-    if (ngx_http_ecodoc_redis.ac) {
-        ngx_http_ecodoc_redis_drop("worker exits");
-    }
+    ngx_http_ecodoc_redis.exiting = 1;
+
+    ngx_http_ecodoc_link_free(&ngx_http_ecodoc_redis.link);
+
+    ngx_http_ecodoc_sentinel_exit();
 
     while (ngx_http_ecodoc_redis.free) {
         cmd = ngx_http_ecodoc_redis.free;
@@ -209,7 +245,7 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 {
     u_char                 *buf, *p;
     size_t                  len;
-    ngx_uint_t              i;
+    ngx_uint_t              i, wait;
     ngx_str_t               common[2];
     ngx_http_ecodoc_ctx_t  *ctx;
 
@@ -217,21 +253,27 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 
     /*
      * the command in Redis' protocol, written here: the part that never
-     * changes was made once, and hiredis need not format anything
+     * changes was made once, and hiredis need not format anything; a
+     * password check's reservation and its outcome are followed by WAIT
      */
+
+    wait = (script == NGX_HTTP_ECODOC_SCRIPT_RESERVE
+            || script == NGX_HTTP_ECODOC_SCRIPT_FINISH)
+           && ngx_http_ecodoc_redis.wait.len;
 
     common[0] = r->connection->addr_text;
     common[1] = ctx->fp;
 
     len = sizeof("*18446744073709551615\r\n") - 1
-          + ngx_http_ecodoc_redis.head[script].len;
+          + ngx_http_ecodoc_redis.head[script].len
+          + ngx_http_ecodoc_redis.wait.len;
 
     for (i = 0; i < 2 + nargs; i++) {
         len += sizeof("$18446744073709551615\r\n\r\n") - 1
                + (i < 2 ? common[i].len : args[i - 2].len);
     }
 
-    buf = ngx_pnalloc(r->pool, len + 1);
+    buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -244,9 +286,12 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
         p = ngx_http_ecodoc_redis_bulk(p, i < 2 ? &common[i] : &args[i - 2]);
     }
 
-    *p = '\0';
+    if (wait) {
+        p = ngx_cpymem(p, ngx_http_ecodoc_redis.wait.data,
+                       ngx_http_ecodoc_redis.wait.len);
+    }
 
-    return ngx_http_ecodoc_redis_send(r, buf, p - buf, script, handler);
+    return ngx_http_ecodoc_redis_send(r, buf, p - buf, script, wait, handler);
 }
 
 
@@ -269,7 +314,7 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     len = ngx_http_ecodoc_redis.getex_head.len + NGX_HTTP_ECODOC_SID_LEN
           + ngx_http_ecodoc_redis.getex_tail.len;
 
-    buf = ngx_pnalloc(r->pool, len + 1);
+    buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -279,10 +324,9 @@ ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     p = ngx_cpymem(p, sid->data, NGX_HTTP_ECODOC_SID_LEN);
     p = ngx_cpymem(p, ngx_http_ecodoc_redis.getex_tail.data,
                    ngx_http_ecodoc_redis.getex_tail.len);
-    *p = '\0';
 
     return ngx_http_ecodoc_redis_send(r, buf, p - buf,
-                                      NGX_HTTP_ECODOC_CMD_SESSION, handler);
+                                      NGX_HTTP_ECODOC_CMD_SESSION, 0, handler);
 }
 
 
@@ -295,7 +339,7 @@ ngx_http_ecodoc_redis_ping(ngx_http_request_t *r,
     static u_char  ping[] = "*1\r\n$4\r\nPING\r\n";
 
     return ngx_http_ecodoc_redis_send(r, ping, sizeof(ping) - 1,
-                                      NGX_HTTP_ECODOC_CMD_PING, handler);
+                                      NGX_HTTP_ECODOC_CMD_PING, 0, handler);
 }
 
 
@@ -304,28 +348,27 @@ ngx_http_ecodoc_redis_ping(ngx_http_request_t *r,
 ngx_uint_t
 ngx_http_ecodoc_redis_answered(ngx_msec_t within)
 {
-    return ngx_http_ecodoc_redis.ac != NULL && ngx_http_ecodoc_redis.ready
+    return ngx_http_ecodoc_redis.link.peer.connection != NULL
+           && ngx_http_ecodoc_redis.ready
            && ngx_current_msec - ngx_http_ecodoc_redis.answered < within;
 }
 
 
 /*
- * queues a command written in Redis' protocol, with its timer; buf[len]
- * must be '\0': hiredis looks for the command's name (to
- * spot SUBSCRIBE) with strchr(), which reads a C string (AddressSanitizer,
- * make test-asan)
+ * queues a command written in Redis' protocol, with its timer; wait: WAIT
+ * follows it in buf, and the timer allows for WAIT's timeout
  */
 
 static ngx_int_t
 ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
-    ngx_uint_t kind, ngx_http_ecodoc_redis_handler_pt handler)
+    ngx_uint_t kind, ngx_uint_t wait, ngx_http_ecodoc_redis_handler_pt handler)
 {
     ngx_http_ecodoc_ctx_t        *ctx;
     ngx_http_ecodoc_redis_cmd_t  *cmd;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
-    if (ngx_http_ecodoc_redis.ac == NULL
+    if (ngx_http_ecodoc_redis.link.peer.connection == NULL
         && ngx_http_ecodoc_redis_connect() != NGX_OK)
     {
         ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
@@ -350,11 +393,13 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
     cmd->ctx = ctx;
     cmd->handler = handler;
     cmd->sent = ngx_http_ecodoc_metrics ? ngx_http_ecodoc_metrics_usec() : 0;
+    cmd->held = NULL;
+    cmd->wait = wait;
 
-    if (redisAsyncFormattedCommand(ngx_http_ecodoc_redis.ac,
-                                   ngx_http_ecodoc_redis_reply, cmd,
-                                   (char *) buf, len)
-        != REDIS_OK)
+    if (ngx_http_ecodoc_link_send(&ngx_http_ecodoc_redis.link, buf, len,
+                                  wait ? 2 : 1, ngx_http_ecodoc_redis_reply,
+                                  cmd)
+        != NGX_OK)
     {
         ngx_http_ecodoc_redis_cmd_free(cmd);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -372,7 +417,8 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
     ctx->redis_timer.data = r;
     ctx->redis_timer.log = r->connection->log;
     ngx_add_timer(&ctx->redis_timer,
-                  ngx_http_ecodoc_redis.conf->redis_timeout);
+                  ngx_http_ecodoc_redis.conf->redis_timeout
+                  + (wait ? ngx_http_ecodoc_redis.conf->wait_timeout : 0));
 
     return NGX_OK;
 }
@@ -489,83 +535,70 @@ ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
 }
 
 
+/*
+ * Connects to the Redis of ecodoc_redis, or to the master the sentinels
+ * named; the setup is queued at once, answered before any other command.
+ */
+
 static ngx_int_t
 ngx_http_ecodoc_redis_connect(void)
 {
-    int                           rc;
-    ngx_uint_t                    i;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, n;
     const char                   *argv[3];
     size_t                        argvlen[3];
     u_char                        db[NGX_INT_T_LEN];
-    redisAsyncContext            *ac;
-    ngx_connection_t             *c;
+    ngx_http_ecodoc_link_t       *link;
+    ngx_http_ecodoc_node_t       *node;
     ngx_http_ecodoc_main_conf_t  *emcf;
 
-    if (ngx_current_msec < ngx_http_ecodoc_redis.next_try) {
+    if (ngx_current_msec < ngx_http_ecodoc_redis.next_try
+        || ngx_http_ecodoc_redis.exiting)
+    {
         return NGX_ERROR;
     }
 
     emcf = ngx_http_ecodoc_redis.conf;
+    link = &ngx_http_ecodoc_redis.link;
 
-    if (emcf->redis_port == 0) {
-        ac = redisAsyncConnectUnix((char *) emcf->redis_host.data);
+    node = emcf->redis;
 
-    } else {
-        ac = redisAsyncConnect((char *) emcf->redis_host.data,
-                               (int) emcf->redis_port);
+    if (node == NULL) {
+        node = ngx_http_ecodoc_sentinel_master();
+        if (node == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
-                      "ecodoc: cannot allocate a Redis connection");
+    if (ngx_http_ecodoc_link_open(link, node, ngx_http_ecodoc_redis.log)
+        != NGX_OK)
+    {
         ngx_http_ecodoc_redis_failed();
         return NGX_ERROR;
     }
 
-    if (ac->err) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
-                      "ecodoc: Redis connect to %V:%i failed: %s",
-                      &emcf->redis_host, emcf->redis_port, ac->errstr);
-        redisAsyncFree(ac);
-        ngx_http_ecodoc_redis_failed();
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(ac->c.fd, ngx_http_ecodoc_redis.log);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_ecodoc_redis_failed();
-        return NGX_ERROR;
-    }
-
-    c->data = ac;
-    c->read->handler = ngx_http_ecodoc_redis_read;
-    c->write->handler = ngx_http_ecodoc_redis_write;
-    c->read->log = c->log;
-    c->write->log = c->log;
-
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_ecodoc_redis_add_read;
-    ac->ev.delRead = ngx_http_ecodoc_redis_del_read;
-    ac->ev.addWrite = ngx_http_ecodoc_redis_add_write;
-    ac->ev.delWrite = ngx_http_ecodoc_redis_del_write;
-    ac->ev.cleanup = ngx_http_ecodoc_redis_cleanup;
-
-    redisAsyncSetConnectCallback(ac, ngx_http_ecodoc_redis_connected);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_ecodoc_redis_disconnected);
-
-    ngx_http_ecodoc_redis.ac = ac;
-    rc = REDIS_OK;
-
-    /* queued now, sent once connected, answered before any EVALSHA */
+    rc = NGX_OK;
+    n = 0;
 
     if (emcf->redis_password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
         argv[1] = (char *) emcf->redis_password.data;
         argvlen[1] = emcf->redis_password.len;
-        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
-                                    argv, argvlen);
+        rc |= ngx_http_ecodoc_link_command(link, 2, argv, argvlen,
+                                           ngx_http_ecodoc_redis_setup, "OK");
+        n++;
+    }
+
+    /* a master the sentinels named: it may have been demoted since */
+
+    if (emcf->redis == NULL) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+        rc |= ngx_http_ecodoc_link_command(link, 1, argv, argvlen,
+                                           ngx_http_ecodoc_redis_setup,
+                                           ngx_http_ecodoc_redis_role);
+        n++;
     }
 
     if (emcf->redis_db) {
@@ -573,8 +606,9 @@ ngx_http_ecodoc_redis_connect(void)
         argvlen[0] = 6;
         argv[1] = (char *) db;
         argvlen[1] = ngx_sprintf(db, "%ui", emcf->redis_db) - db;
-        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup, "OK", 2,
-                                    argv, argvlen);
+        rc |= ngx_http_ecodoc_link_command(link, 2, argv, argvlen,
+                                           ngx_http_ecodoc_redis_setup, "OK");
+        n++;
     }
 
     for (i = 0; i < NGX_HTTP_ECODOC_SCRIPT_N; i++) {
@@ -584,48 +618,60 @@ ngx_http_ecodoc_redis_connect(void)
         argvlen[1] = 4;
         argv[2] = ngx_http_ecodoc_scripts[i];
         argvlen[2] = ngx_strlen(ngx_http_ecodoc_scripts[i]);
-        rc |= redisAsyncCommandArgv(ac, ngx_http_ecodoc_redis_setup,
-                                    ngx_http_ecodoc_redis.sha[i], 3,
-                                    argv, argvlen);
+        rc |= ngx_http_ecodoc_link_command(link, 3, argv, argvlen,
+                                           ngx_http_ecodoc_redis_setup,
+                                           ngx_http_ecodoc_redis.sha[i]);
+        n++;
     }
 
-    if (rc != REDIS_OK) {
-        ngx_http_ecodoc_redis_drop("cannot queue the connection setup");
+    if (rc != NGX_OK) {
+        ngx_http_ecodoc_redis_drop(NGX_LOG_ALERT,
+                                   "cannot queue the connection setup");
         return NGX_ERROR;
     }
 
     ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_COMMANDS
-                          + NGX_HTTP_ECODOC_CMD_SETUP,
-                          (emcf->redis_password.len != 0)
-                          + (emcf->redis_db != 0) + NGX_HTTP_ECODOC_SCRIPT_N);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_ecodoc_redis.log, 0,
-                   "ecodoc: connecting to Redis %V:%i",
-                   &emcf->redis_host, emcf->redis_port);
+                          + NGX_HTTP_ECODOC_CMD_SETUP, n);
 
     return NGX_OK;
+}
+
+
+/*
+ * The sentinels named the master.  moved: another than before, the link
+ * to the old one goes (before the sentinel's node changes); else it is
+ * connected to at once if it is not.
+ */
+
+void
+ngx_http_ecodoc_redis_master(ngx_uint_t moved)
+{
+    if (ngx_http_ecodoc_redis.exiting) {
+        return;
+    }
+
+    if (moved) {
+        ngx_http_ecodoc_redis.moving = 1;
+        ngx_http_ecodoc_redis_drop(NGX_LOG_NOTICE, "the master moved");
+        ngx_http_ecodoc_redis.moving = 0;
+
+        ngx_http_ecodoc_redis.backoff = NGX_HTTP_ECODOC_BACKOFF_MIN;
+        ngx_http_ecodoc_redis.next_try = ngx_current_msec;
+        return;
+    }
+
+    if (ngx_http_ecodoc_redis.link.peer.connection == NULL) {
+        (void) ngx_http_ecodoc_redis_connect();
+    }
 }
 
 
 /* closes the connection; every pending command's handler gets NULL */
 
 static void
-ngx_http_ecodoc_redis_drop(const char *why)
+ngx_http_ecodoc_redis_drop(ngx_uint_t level, const char *why)
 {
-    redisAsyncContext  *ac;
-
-    ac = ngx_http_ecodoc_redis.ac;
-    if (ac == NULL) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, ngx_http_ecodoc_redis.log, 0,
-                  "ecodoc: closing the Redis connection: %s", why);
-
-    ngx_http_ecodoc_redis.ac = NULL;
-    ngx_http_ecodoc_redis_failed();
-
-    redisAsyncFree(ac);
+    ngx_http_ecodoc_link_close(&ngx_http_ecodoc_redis.link, level, why);
 }
 
 
@@ -640,70 +686,68 @@ ngx_http_ecodoc_redis_failed(void)
     if (ngx_http_ecodoc_redis.ready) {
         ngx_http_ecodoc_redis.ready = 0;
         ngx_http_ecodoc_redis.next_try = ngx_current_msec;
-        return;
+
+    } else {
+        ngx_http_ecodoc_redis.next_try = ngx_current_msec
+                                         + ngx_http_ecodoc_redis.backoff;
+
+        ngx_http_ecodoc_redis.backoff =
+                            ngx_min(ngx_http_ecodoc_redis.backoff * 2,
+                                    NGX_HTTP_ECODOC_BACKOFF_MAX);
     }
 
-    ngx_http_ecodoc_redis.next_try = ngx_current_msec
-                                     + ngx_http_ecodoc_redis.backoff;
+    /* whatever went wrong, the sentinels are asked who the master is */
 
-    ngx_http_ecodoc_redis.backoff = ngx_min(ngx_http_ecodoc_redis.backoff * 2,
-                                            NGX_HTTP_ECODOC_BACKOFF_MAX);
-}
-
-
-static void
-ngx_http_ecodoc_redis_connected(const redisAsyncContext *ac, int status)
-{
-    if (status == REDIS_OK) {
-        ngx_log_error(NGX_LOG_INFO, ngx_http_ecodoc_redis.log, 0,
-                      "ecodoc: connected to Redis");
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
-                  "ecodoc: Redis connection failed: %s", ac->errstr);
-
-    /* hiredis frees the context after this callback */
-
-    if (ngx_http_ecodoc_redis.ac == ac) {
-        ngx_http_ecodoc_redis.ac = NULL;
-        ngx_http_ecodoc_redis_failed();
+    if (ngx_http_ecodoc_redis.conf->redis == NULL
+        && !ngx_http_ecodoc_redis.moving && !ngx_http_ecodoc_redis.exiting)
+    {
+        ngx_http_ecodoc_sentinel_lost();
     }
 }
 
 
 static void
-ngx_http_ecodoc_redis_disconnected(const redisAsyncContext *ac, int status)
+ngx_http_ecodoc_redis_opened(ngx_http_ecodoc_link_t *link)
 {
-    if (status != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
-                      "ecodoc: Redis connection lost: %s",
-                      ac->errstr ? ac->errstr : "closed");
-    }
-
-    if (ngx_http_ecodoc_redis.ac == ac) {
-        ngx_http_ecodoc_redis.ac = NULL;
-        ngx_http_ecodoc_redis_failed();
-    }
+    ngx_log_error(NGX_LOG_INFO, ngx_http_ecodoc_redis.log, 0,
+                  "ecodoc: connected to Redis %V%s", &link->node->name,
+                  link->ssl ? " over TLS" : "");
 }
 
 
-/* AUTH, SELECT and SCRIPT LOAD: anything but the expected answer drops */
-
 static void
-ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
+ngx_http_ecodoc_redis_closed(ngx_http_ecodoc_link_t *link)
 {
-    char        *expect = privdata;
-    redisReply  *reply = r;
+    ngx_http_ecodoc_redis_failed();
+}
+
+
+/* AUTH, ROLE, SELECT and SCRIPT LOAD: anything but the expected drops */
+
+static ngx_int_t
+ngx_http_ecodoc_redis_setup(ngx_http_ecodoc_link_t *link, redisReply *reply,
+    void *data)
+{
+    char        *expect = data;
+    redisReply  *e;
 
     if (reply == NULL) {
-        return;
+        return NGX_OK;
     }
 
-    if ((reply->type == REDIS_REPLY_STATUS
-         || reply->type == REDIS_REPLY_STRING)
-        && reply->len == strlen(expect)
-        && ngx_strncmp(reply->str, expect, reply->len) == 0)
+    e = reply;
+
+    /* ROLE: an array, "master" first */
+
+    if (expect == ngx_http_ecodoc_redis_role) {
+        e = (reply->type == REDIS_REPLY_ARRAY && reply->elements)
+            ? reply->element[0] : NULL;
+    }
+
+    if (e
+        && (e->type == REDIS_REPLY_STATUS || e->type == REDIS_REPLY_STRING)
+        && e->len == strlen(expect)
+        && ngx_strncmp(e->str, expect, e->len) == 0)
     {
         ngx_http_ecodoc_redis.answered = ngx_current_msec;
 
@@ -719,7 +763,19 @@ ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
             ngx_http_ecodoc_redis.was_ready = 1;
         }
 
-        return;
+        return NGX_OK;
+    }
+
+    if (expect == ngx_http_ecodoc_redis_role) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: Redis %V is not the master (ROLE: %*s)",
+                      &link->node->name,
+                      (size_t) (e && e->type == REDIS_REPLY_STRING
+                                ? e->len : 0),
+                      e ? e->str : "");
+
+        ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "not the master");
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_ALERT, ngx_http_ecodoc_redis.log, 0,
@@ -727,19 +783,103 @@ ngx_http_ecodoc_redis_setup(redisAsyncContext *ac, void *r, void *privdata)
                   (size_t) (reply->type == REDIS_REPLY_ERROR ? reply->len : 0),
                   reply->str);
 
-    if (ngx_http_ecodoc_redis.ac == ac) {
-        ngx_http_ecodoc_redis_drop("setup refused");
+    ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "setup refused");
+
+    return NGX_OK;
+}
+
+
+/*
+ * A request's reply.  With WAIT, the script's reply is kept until WAIT's
+ * arrives: the handler gets it only when enough replicas have the write.
+ */
+
+static ngx_int_t
+ngx_http_ecodoc_redis_reply(ngx_http_ecodoc_link_t *link, redisReply *reply,
+    void *data)
+{
+    ngx_http_ecodoc_redis_cmd_t  *cmd = data;
+
+    if (cmd->wait == 1) {
+        cmd->wait = 2;
+        cmd->held = reply;
+        return NGX_DONE;
     }
+
+    if (cmd->wait == 2) {
+        reply = ngx_http_ecodoc_redis_waited(cmd, reply);
+
+        ngx_http_ecodoc_redis_deliver(cmd, reply);
+
+        if (reply) {
+            freeReplyObject(reply);
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_http_ecodoc_redis_deliver(cmd, reply);
+
+    return NGX_OK;
+}
+
+
+/* the script's reply if WAIT answered enough replicas, else NULL */
+
+static redisReply *
+ngx_http_ecodoc_redis_waited(ngx_http_ecodoc_redis_cmd_t *cmd,
+    redisReply *wait)
+{
+    redisReply  *reply;
+
+    reply = cmd->held;
+    cmd->held = NULL;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        return reply;
+    }
+
+    if (wait && wait->type == REDIS_REPLY_INTEGER
+        && wait->integer >= (long long) ngx_http_ecodoc_redis.conf
+                                                        ->wait_replicas)
+    {
+        return reply;
+    }
+
+    if (wait && wait->type == REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: a security write reached %L of %ui replicas "
+                      "within %M ms (WAIT): not acted on, fail closed",
+                      wait->integer,
+                      ngx_http_ecodoc_redis.conf->wait_replicas,
+                      ngx_http_ecodoc_redis.conf->wait_timeout);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,
+                      "ecodoc: a security write is not known to have reached "
+                      "%ui replicas (WAIT: %*s): not acted on, fail closed",
+                      ngx_http_ecodoc_redis.conf->wait_replicas,
+                      (size_t) (wait && wait->type == REDIS_REPLY_ERROR
+                                ? wait->len : sizeof("no answer") - 1),
+                      wait && wait->type == REDIS_REPLY_ERROR
+                      ? wait->str : "no answer");
+    }
+
+    ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
+                          + NGX_HTTP_ECODOC_ERR_REPLY, 1);
+
+    freeReplyObject(reply);
+
+    return NULL;
 }
 
 
 static void
-ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+ngx_http_ecodoc_redis_deliver(ngx_http_ecodoc_redis_cmd_t *cmd,
+    redisReply *reply)
 {
-    redisReply                   *reply = r;
-    ngx_connection_t             *c;
-    ngx_http_request_t           *req;
-    ngx_http_ecodoc_redis_cmd_t  *cmd = privdata;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *req;
 
     req = cmd->request;
 
@@ -766,10 +906,13 @@ ngx_http_ecodoc_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
                               + NGX_HTTP_ECODOC_ERR_REPLY, 1);
 
-        if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
-            && ngx_http_ecodoc_redis.ac == ac)
+        if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+            ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "scripts were flushed");
+
+        } else if (ngx_strncmp(reply->str, "READONLY", 8) == 0
+                   || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0)
         {
-            ngx_http_ecodoc_redis_drop("scripts were flushed");
+            ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "not the master");
         }
 
         reply = NULL;
@@ -815,102 +958,7 @@ ngx_http_ecodoc_redis_timeout(ngx_event_t *ev)
         cmd->handler(r, NULL);
     }
 
-    ngx_http_ecodoc_redis_drop("timeout");
+    ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "timeout");
 
     ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_ecodoc_redis_read(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_ecodoc_redis_write(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
-}
-
-
-static void
-ngx_http_ecodoc_redis_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "ecodoc: cannot watch the Redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_ecodoc_redis_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_ecodoc_redis_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "ecodoc: cannot watch the Redis connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_ecodoc_redis_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-/* hiredis closes the socket itself right after this */
-
-static void
-ngx_http_ecodoc_redis_cleanup(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    ngx_http_ecodoc_redis_del_read(c);
-    ngx_http_ecodoc_redis_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
 }

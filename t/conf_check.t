@@ -27,12 +27,13 @@ sub gate_line {
 
 # nginx -t on a configuration with the http{} body given: its exit code
 # and stderr
+# (redis => TEXT replaces the "ecodoc_redis" line)
 sub nginx_t {
-    my ($http) = @_;
+    my ($http, %o) = @_;
     my $conf = "load_module $ENV{ECODOC_MODULE};\n"
         . "error_log $d/conf_check.log info;\npid $d/conf_check.pid;\n"
         . "events {}\nhttp {\n    access_log off;\n"
-        . "    ecodoc_redis 127.0.0.1:6379;\n$http}\n";
+        . ($o{redis} // "    ecodoc_redis 127.0.0.1:6379;\n") . "$http}\n";
     $t->write_file('check.conf', $conf);
     my $out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/check.conf' 2>&1`;
     return ($? >> 8, $out);
@@ -132,5 +133,56 @@ chmod 0644, $t->path('open-secret');
 ($rc, $out) = nginx_t("    ecodoc_secret_file $d/open-secret;\n");
 is($rc, 0, 'a secret readable by others: accepted');
 like($out, qr/\[warn\].*readable by others/, '... with a warning');
+
+# --- the Redis directives: TLS, Sentinel, WAIT
+my $sent = "    ecodoc_redis_sentinel ecodoc 127.0.0.1:26379 127.0.0.1:26380;\n";
+($rc, $out) = nginx_t($sent);
+isnt($rc, 0, 'ecodoc_redis and ecodoc_redis_sentinel: nginx -t fails');
+like($out, qr/"ecodoc_redis" and "ecodoc_redis_sentinel" exclude each other/,
+    '... saying why') or diag($out);
+($rc, $out) = nginx_t('', redis => $sent);
+is($rc, 0, 'ecodoc_redis_sentinel alone: nginx -t passes') or diag($out);
+like($out, qr/\[warn\].*"ecodoc_redis_sentinel" without "ecodoc_redis_wait"/,
+    '... warning that there is no ecodoc_redis_wait');
+($rc, $out) = nginx_t("    ecodoc_redis_wait 1 500ms;\n", redis => $sent);
+is($rc, 0, 'ecodoc_redis_sentinel with ecodoc_redis_wait 1 500ms: passes');
+unlike($out, qr/\[warn\]/, '... quietly') or diag($out);
+($rc, $out) = nginx_t('', redis => "    ecodoc_redis_sentinel ecodoc;\n");
+isnt($rc, 0, 'ecodoc_redis_sentinel with no sentinel: nginx -t fails');
+($rc, $out) = nginx_t("    ecodoc_redis_sentinel_password x;\n");
+like($out, qr/"ecodoc_redis_sentinel_password" without "ecodoc_redis_sentinel"/,
+    'ecodoc_redis_sentinel_password alone: refused');
+for my $w (['1', 'needs a timeout'], ['0 5s', 'has a timeout but no replica'],
+    ['-1 5s', 'invalid number of replicas'], ['1 0', 'invalid timeout'])
+{
+    ($rc, $out) = nginx_t("    ecodoc_redis_wait $w->[0];\n");
+    isnt($rc, 0, "ecodoc_redis_wait $w->[0]: nginx -t fails");
+    like($out, qr/\Q$w->[1]\E/, "... $w->[1]") or diag($out);
+}
+($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n");
+isnt($rc, 0, 'ecodoc_redis_tls on without a CA: nginx -t fails');
+like($out, qr/needs "ecodoc_redis_tls_trusted_certificate"/, '... saying why');
+($rc, $out) = nginx_t("    ecodoc_redis_tls_trusted_certificate $d/ca.crt;\n");
+isnt($rc, 0, 'ecodoc_redis_tls_* without ecodoc_redis_tls on: nginx -t fails');
+like($out, qr/without "ecodoc_redis_tls on": Redis would be spoken to in clear/,
+    '... saying why');
+($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n"
+    . "    ecodoc_redis_tls_trusted_certificate $d/ca.crt;\n"
+    . "    ecodoc_redis_tls_certificate $d/server.crt;\n");
+isnt($rc, 0, 'a client certificate without its key: nginx -t fails');
+like($out, qr/go together/, '... saying why');
+($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n"
+    . "    ecodoc_redis_tls_trusted_certificate $d/ca.crt;\n",
+    redis => "    ecodoc_redis unix:$d/redis.sock;\n");
+isnt($rc, 0, 'a unix socket over TLS with no name: nginx -t fails');
+like($out, qr/needs "ecodoc_redis_tls_name"/, '... saying why');
+($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n"
+    . "    ecodoc_redis_tls_trusted_certificate $d/ca.crt;\n"
+    . "    ecodoc_redis_tls_certificate $d/server.crt;\n"
+    . "    ecodoc_redis_tls_certificate_key $d/server.key;\n"
+    . "    ecodoc_redis_tls_protocols TLSv1.3;\n", redis => $sent
+    . "    ecodoc_redis_wait 2 1s;\n");
+is($rc, 0, 'Sentinel over TLS with a client certificate: passes')
+    or diag($out);
 
 done_testing();

@@ -283,13 +283,14 @@ sub npath        { File::Spec->catfile($_[0]->ndir, $_[1]) }
 #                 private Redis: redis_cmd() goes to its master
 #   redis_conf => the module's Redis directives, in place of "ecodoc_redis"
 #   ca_redis   => [ecodoc-ca's Redis options], in place of "--redis ADDR"
+#   redis_args => [more redis-server arguments for the private Redis]
 sub start {
     my ($self, %o) = @_;
     $self->{conf_opts} = \%o;
     $self->make_ca();
     $self->{redis_set} = $o{redis_set};
     $self->{ca_redis} = $o{ca_redis};
-    $self->redis_start() unless $o{redis_set};
+    $self->redis_start(args => $o{redis_args}) unless $o{redis_set};
     $self->backend_start();
     $self->write_nginx_conf(%o);
     $self->nginx_start();
@@ -463,7 +464,9 @@ sub redis_start {
         '--dbfilename', 'dump.rdb',
         '--daemonize', 'no',
         '--protected-mode', 'no',
+        @{ $o{args} || $self->{redis_args} || [] },
     );
+    $self->{redis_args} = $o{args} if $o{args};
     my $deadline = time + 10;
     while (time < $deadline) {
         croak "redis-server exited:\n" . $self->logs('redis')
