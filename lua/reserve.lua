@@ -29,8 +29,25 @@ local rec = redis.call('HMGET', uk, 'pw', 'failures', 'initial')
 local f = tonumber(rec[2]) or max
 if f >= max then return {'locked'} end
 
+-- a reservation no finish came back for within its TTL (the nginx worker
+-- died while hashing, or the master that held the finish failed over
+-- before a replica had it) counts as a wrong password: a check whose
+-- outcome is lost must not give a guesser one more try
 local pk = uk .. ':pending'
-redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - RESERVATION_TTL)
+local lost = redis.call('ZREMRANGEBYSCORE', pk, '-inf', now - RESERVATION_TTL)
+if lost > 0 then
+  f = redis.call('HINCRBY', uk, 'failures', lost)
+  audit(mode .. '_lost', u, lost .. ' password check(s) with no outcome '
+        .. 'recorded, counted as failures: ' .. f)
+  if f >= max then
+    if redis.call('HGET', uk, 'locked') == '0' then
+      redis.call('HSET', uk, 'locked', '1')
+      end_sessions(u)
+      audit('lock', u, 'after ' .. f .. ' wrong passwords')
+    end
+    return {'locked'}
+  end
+end
 if f + redis.call('ZCARD', pk) >= max then return {'busy'} end
 redis.call('ZADD', pk, now, ARGV[7])
 redis.call('EXPIRE', pk, 2 * RESERVATION_TTL)

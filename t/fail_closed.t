@@ -42,6 +42,25 @@ $t->redis_cmd('HSET', $key, 'pw', $good);
 is($t->login('alice', 'alice', $a->{password})->{status}, 303,
     'the good hash back: login works');
 
+# --- outcomes lost: reservations 121 s old, as a worker that died while
+# hashing (or a master lost before a replica had the outcome) leaves them
+my $b = $t->ready_user('bob');
+my $bk = $t->rkey('user:bob');
+my $old = $t->redis_cmd('TIME')->[0] - 121;
+$t->redis_cmd('ZADD', "$bk:pending", $old, 'lost-1', $old, 'lost-2');
+my $r = $t->login('bob', 'bob', 'wrong-password-1');
+is($r->{status}, 401, 'a wrong password after two lost checks: 401');
+is($t->failures('bob'), 3, '... the two lost checks counted as failures');
+is($t->redis_cmd('ZCARD', "$bk:pending"), 0, '... and removed');
+ok(scalar(grep { $_->{event} eq 'login_lost' && $_->{user} eq 'bob' }
+    $t->audit), '... the audit says so');
+$t->redis_cmd('ZADD', "$bk:pending", $old, "lost-$_") for 3 .. 5;
+$r = $t->login('bob', 'bob', $b->{password});
+is($r->{status}, 403, 'three more lost: six, the right password is refused');
+ok($t->is_locked('bob'), '... bob is locked');
+is($t->http(GET => '/', cert => 'bob', cookie => $b->{cookie})->{status},
+    403, '... and his session ended');
+
 ok(!$t->crashes, 'no worker crashed');
 
 done_testing();
