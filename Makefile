@@ -48,7 +48,7 @@ CC        ?= cc
 CFLAGS    ?= -O2 -g
 CA_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
              -Ingx_ecodoc_module $(CFLAGS)
-CA_LIBS   := -lhiredis -lcrypto
+CA_LIBS   := -lhiredis -lssl -lcrypto
 
 # the Redis scripts (lua/), made into C for each program at build time
 LUA         := $(wildcard lua/*.lua) scripts/lua2c

@@ -14,7 +14,6 @@
 #include "ecodoc_ca_redis.h"
 
 
-#define ECODOC_CA_DEFAULT_REDIS   "127.0.0.1:6379"
 #define ECODOC_CA_DEFAULT_PREFIX  "ecodoc:"
 
 #define ECODOC_CA_STR(x)          ECODOC_CA_STR_(x)
@@ -141,9 +140,34 @@ ecodoc_ca_usage(void)
           "  --db N                 (ECODOC_REDIS_DB, default 0)\n"
           "  --prefix P             key prefix (ECODOC_PREFIX, default \""
           ECODOC_CA_DEFAULT_PREFIX "\")\n"
+          "  --redis-sentinel NAME@HOST:PORT[,HOST:PORT...]\n"
+          "                         the master NAME as the sentinels name "
+          "it, instead of\n"
+          "                         --redis (ECODOC_REDIS_SENTINEL)\n"
+          "  --sentinel-password PASS\n"
+          "                         the sentinels' own "
+          "(ECODOC_SENTINEL_PASSWORD)\n"
+          "  --redis-tls-ca FILE    TLS to Redis and the sentinels, "
+          "verified against FILE\n"
+          "                         (ECODOC_REDIS_TLS_CA)\n"
+          "  --redis-tls-cert FILE  a client certificate "
+          "(ECODOC_REDIS_TLS_CERT)\n"
+          "  --redis-tls-key FILE   its key (ECODOC_REDIS_TLS_KEY)\n"
+          "  --redis-tls-name NAME  the name the server's certificate "
+          "must bear\n"
+          "                         (ECODOC_REDIS_TLS_NAME, default the "
+          "host)\n"
+          "  --redis-wait N[:MS]    each security-relevant write is done "
+          "only once N\n"
+          "                         replicas have it within MS ms "
+          "(ECODOC_REDIS_WAIT,\n"
+          "                         default 0 = off, 1:1000 with a "
+          "sentinel)\n"
           "  -h, --help             this text\n"
           "\n"
-          "exit status: 0 done, 1 runtime error, 2 usage error\n", stdout);
+          "exit status: 0 done, 1 runtime error, 2 usage error, 3 written "
+          "to the Redis\n"
+          "master but not confirmed by --redis-wait's replicas\n", stdout);
 }
 
 
@@ -311,12 +335,27 @@ main(int argc, char **argv)
         { "--redis-password", 1, &ca.redis_password },
         { "--db", 1, &db_s },
         { "--prefix", 1, &ca.prefix },
+        { "--redis-sentinel", 1, &ca.sentinel },
+        { "--sentinel-password", 1, &ca.sentinel_password },
+        { "--redis-tls-ca", 1, &ca.tls_ca },
+        { "--redis-tls-cert", 1, &ca.tls_cert },
+        { "--redis-tls-key", 1, &ca.tls_key },
+        { "--redis-tls-name", 1, &ca.tls_name },
+        { "--redis-wait", 1, &ca.wait },
         { NULL, 0, NULL }
     };
 
-    ca.redis_addr = ecodoc_ca_env("ECODOC_REDIS", ECODOC_CA_DEFAULT_REDIS);
+    /* the default address waits: with a sentinel there is none */
+    ca.redis_addr = ecodoc_ca_env("ECODOC_REDIS", NULL);
     ca.redis_password = ecodoc_ca_env("ECODOC_REDIS_PASSWORD", NULL);
     ca.prefix = ecodoc_ca_env("ECODOC_PREFIX", ECODOC_CA_DEFAULT_PREFIX);
+    ca.sentinel = ecodoc_ca_env("ECODOC_REDIS_SENTINEL", NULL);
+    ca.sentinel_password = ecodoc_ca_env("ECODOC_SENTINEL_PASSWORD", NULL);
+    ca.tls_ca = ecodoc_ca_env("ECODOC_REDIS_TLS_CA", NULL);
+    ca.tls_cert = ecodoc_ca_env("ECODOC_REDIS_TLS_CERT", NULL);
+    ca.tls_key = ecodoc_ca_env("ECODOC_REDIS_TLS_KEY", NULL);
+    ca.tls_name = ecodoc_ca_env("ECODOC_REDIS_TLS_NAME", NULL);
+    ca.wait = ecodoc_ca_env("ECODOC_REDIS_WAIT", NULL);
     ca.redis = NULL;
     db_s = ecodoc_ca_env("ECODOC_REDIS_DB", "0");
 
@@ -340,20 +379,30 @@ main(int argc, char **argv)
         ca.redis_password = NULL;
     }
 
+    if (ca.sentinel_password != NULL && ca.sentinel_password[0] == '\0') {
+        ca.sentinel_password = NULL;
+    }
+
     if (strlen(ca.prefix) > ECODOC_CA_PREFIX_MAX) {
         ecodoc_ca_usage_error("key prefix longer than %d bytes",
                               ECODOC_CA_PREFIX_MAX);
         return ECODOC_CA_USAGE;
     }
 
-    if (ecodoc_ca_redis_parse_addr(&ca) != ECODOC_CA_OK) {
-        return ECODOC_CA_USAGE;
+    rc = ecodoc_ca_redis_config(&ca);
+    if (rc != ECODOC_CA_OK) {
+        return rc;
     }
 
     rc = ecodoc_ca_dispatch(&ca, ecodoc_ca_commands, "command",
                             argc - next, argv + next);
 
     ecodoc_ca_redis_close(&ca);
+
+    /* written, but a failover could still undo it */
+    if (rc != ECODOC_CA_USAGE && ecodoc_ca_redis_unconfirmed(&ca)) {
+        rc = ECODOC_CA_UNCONFIRMED;
+    }
 
     if (fflush(stdout) != 0 || ferror(stdout)) {
         ecodoc_ca_error("cannot write to standard output");

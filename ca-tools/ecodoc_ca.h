@@ -13,6 +13,8 @@
 #define ECODOC_CA_OK          0
 #define ECODOC_CA_ERROR       1      /* runtime error: message on stderr */
 #define ECODOC_CA_USAGE       2      /* bad command line or input */
+#define ECODOC_CA_UNCONFIRMED 3      /* written to the master, but fewer
+                                        replicas than --redis-wait took it */
 
 #define ECODOC_CA_USER_MAX    64
 #define ECODOC_CA_PREFIX_MAX  256
@@ -21,18 +23,23 @@
 #define ECODOC_CA_COST_MAX    20      /* 1 GiB with r = 8: ecodoc_passwd.c */
 
 
-struct redisContext;
+typedef struct ecodoc_ca_redis_s  ecodoc_ca_redis_t;
 
 typedef struct {
-    const char           *redis_addr;        /* as given, for messages */
+    const char           *redis_addr;        /* as given, or NULL */
     const char           *redis_password;    /* never printed */
     long                  db;
     const char           *prefix;
 
-    const char           *redis_path;        /* unix socket, or NULL */
-    char                  redis_host[256];
-    int                   redis_port;
-    struct redisContext  *redis;              /* NULL until first use */
+    const char           *sentinel;          /* NAME@HOST:PORT,... */
+    const char           *sentinel_password;
+    const char           *tls_ca;            /* TLS when set */
+    const char           *tls_cert;
+    const char           *tls_key;
+    const char           *tls_name;          /* default: the host */
+    const char           *wait;              /* N[:MS], or NULL */
+
+    ecodoc_ca_redis_t    *redis;             /* ecodoc_ca_redis_config() */
 } ecodoc_ca_t;
 
 

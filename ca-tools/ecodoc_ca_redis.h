@@ -1,6 +1,8 @@
 /*
- * ecodoc-ca: talking to Redis: the address, connecting with AUTH and
- * SELECT, binary-safe commands whose replies are checked, key names.
+ * ecodoc-ca: talking to Redis: the address or the sentinels, connecting
+ * (TCP, unix or TLS) with AUTH, ROLE and SELECT, commands whose replies
+ * are checked and which are sent again after a failover when that is
+ * safe, WAIT for replicas, key names.
  */
 
 #ifndef ECODOC_CA_REDIS_H
@@ -11,22 +13,44 @@
 #include "ecodoc_ca.h"
 
 
+#define ECODOC_CA_DEFAULT_REDIS  "127.0.0.1:6379"
 #define ECODOC_CA_KEY_LEN      (ECODOC_CA_PREFIX_MAX + 160)
 #define ECODOC_CA_REPLY_ANY    0     /* any type but an error reply */
 
 
-/* checks ca->redis_addr into host/port or path; usage error if bad */
-int ecodoc_ca_redis_parse_addr(ecodoc_ca_t *ca);
+/*
+ * checks the Redis settings of ca (the address or the sentinels, TLS,
+ * WAIT) before any command runs: a usage error if bad, reported
+ */
+int ecodoc_ca_redis_config(ecodoc_ca_t *ca);
 
 /* connects (once) and authenticates; reported on failure */
 int ecodoc_ca_redis_connect(ecodoc_ca_t *ca);
 void ecodoc_ca_redis_close(ecodoc_ca_t *ca);
 
+/* 1 while the connection is up (an error reply leaves it up) */
+int ecodoc_ca_redis_up(ecodoc_ca_t *ca);
+
+/*
+ * After a write that must survive a failover: WAIT for --redis-wait N
+ * replicas.  ECODOC_CA_OK when they confirmed it (or WAIT is off),
+ * ECODOC_CA_UNCONFIRMED when fewer did (reported, naming what), or
+ * ECODOC_CA_ERROR (reported).
+ */
+int ecodoc_ca_redis_confirm(ecodoc_ca_t *ca, const char *what);
+
+/* 1 when a confirmation fell short during this run: exit status 3 */
+int ecodoc_ca_redis_unconfirmed(ecodoc_ca_t *ca);
+
 /*
  * A command from NUL-terminated strings, sent as they are.  The reply is
  * returned only when it has the expected type (or is not an error, for
  * ECODOC_CA_REPLY_ANY); otherwise NULL, the problem reported.  The
- * append/reply pair pipelines; a call is one of each.
+ * append/reply pair pipelines; a call is one of each.  After a lost
+ * connection, a -READONLY or a -MASTERDOWN, the commands waiting for a
+ * reply are sent once more (to the master the sentinels name) when none
+ * of them can have changed anything yet, or all are reads; a write
+ * whose outcome is unknown is reported, never repeated.
  */
 int ecodoc_ca_redis_append(ecodoc_ca_t *ca, int argc, const char **argv);
 redisReply *ecodoc_ca_redis_reply(ecodoc_ca_t *ca, int type,
@@ -37,7 +61,8 @@ redisReply *ecodoc_ca_redis_command(ecodoc_ca_t *ca, int type, int argc,
 /*
  * Runs a script of lua/ (ecodoc_lua.h) with the arguments every script
  * takes (prefix, client address, certificate fingerprint) and then args;
- * the reply as for ecodoc_ca_redis_command.
+ * the reply as for ecodoc_ca_redis_command.  Every script but
+ * user_show writes, and is never sent twice.
  */
 redisReply *ecodoc_ca_redis_script(ecodoc_ca_t *ca, const char *script,
     int type, const char *addr, const char *fp, int argc, const char **args);

@@ -652,7 +652,7 @@ ecodoc_ca_user_row(ecodoc_ca_t *ca, const char *user,
     h = ecodoc_ca_redis_reply(ca, REDIS_REPLY_ARRAY, "HGETALL");
 
     /* an error reply (reported) leaves the connection usable */
-    n = ca->redis->err ? NULL
+    n = !ecodoc_ca_redis_up(ca) ? NULL
                        : ecodoc_ca_redis_reply(ca, REDIS_REPLY_INTEGER,
                                                "SCARD");
 
