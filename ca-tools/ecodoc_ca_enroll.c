@@ -128,6 +128,9 @@ ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
         return -1;
     }
 
+    /* still handed out, as the old one is gone already (exit 3) */
+    (void) ecodoc_ca_redis_confirm(ca, "the certificate password");
+
     return expires;
 }
 

@@ -449,7 +449,11 @@ ecodoc_ca_sign(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki, const char *user,
 
     ecodoc_ca_db_unlock(pki);
 
-    if (rc != 0 || ecodoc_ca_record(ca, &rec, addr, esid) != 0) {
+    /* a certificate the replicas do not know is not handed out */
+    if (rc != 0 || ecodoc_ca_record(ca, &rec, addr, esid) != 0
+        || ecodoc_ca_redis_confirm(ca, "the record of the certificate")
+           != ECODOC_CA_OK)
+    {
         goto failed;
     }
 

@@ -1435,7 +1435,7 @@ ecodoc_ca_redis_confirm(ecodoc_ca_t *ca, const char *what)
         snprintf(got, sizeof(got), "no answer to WAIT");
     }
 
-    ecodoc_ca_error("%s was written to the Redis master at %s, but not "
+    ecodoc_ca_error("%s: written to the Redis master at %s, but not "
                     "confirmed by %lld replica%s within %lld ms (%s): a "
                     "failover now could lose it; check the replicas (INFO "
                     "replication), then repeat the command", what, rd->where,

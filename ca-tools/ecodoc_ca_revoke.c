@@ -419,10 +419,10 @@ static int
 ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     ecodoc_ca_target_t *t)
 {
-    int              rc, n, *mark, db_ok, cancelled;
+    int              rc, n, *mark, db_ok, cancelled, confirmed;
     size_t           i, max;
     time_t           now;
-    const char     **pairs;
+    const char     **pairs, *done;
     redisReply      *bound;
     ecodoc_ca_db_t   db;
 
@@ -476,8 +476,14 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
         goto done;
     }
 
+    /* "revoked" only once the replicas have it: a failover keeps it */
+    confirmed = (ecodoc_ca_redis_confirm(ca, "the revocation")
+                 == ECODOC_CA_OK);
+    done = confirmed ? "revoked" : "unconfirmed";
+
     if (cancelled) {
-        printf("certificate password of %s cancelled\n", t->user);
+        printf("certificate password of %s cancelled%s\n", t->user,
+               confirmed ? "" : " (unconfirmed)");
     }
 
     if (n == 0) {
@@ -493,7 +499,7 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
 
     if (!db_ok) {
         for (i = 0; i < (size_t) n; i += 2) {
-            printf("revoked at the gate: %s\n", pairs[i]);
+            printf("%s at the gate: %s\n", done, pairs[i]);
         }
 
         goto done;
@@ -517,7 +523,7 @@ ecodoc_ca_revoke_run(ecodoc_ca_t *ca, ecodoc_ca_pki_t *pki,
     }
 
     for (i = 0; i < (size_t) n; i += 2) {
-        printf("revoked: %s %s\n", pairs[i],
+        printf("%s: %s %s\n", done, pairs[i],
                pairs[i + 1][0] != '\0' ? pairs[i + 1] : "-");
     }
 

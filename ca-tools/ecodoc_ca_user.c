@@ -125,7 +125,7 @@ ecodoc_ca_user_simple(ecodoc_ca_t *ca, int argc, char **argv,
     const char *script, const char *done)
 {
     int    rc;
-    char  *user;
+    char  *user, what[ECODOC_CA_USER_MAX + 32];
 
     if (ecodoc_ca_user_arg(argc, argv, &user) != ECODOC_CA_OK) {
         return ECODOC_CA_USAGE;
@@ -142,7 +142,14 @@ ecodoc_ca_user_simple(ecodoc_ca_t *ca, int argc, char **argv,
         return ECODOC_CA_ERROR;
     }
 
-    printf("user %s %s\n", user, done);
+    snprintf(what, sizeof(what), "user %s %s", user, done);
+
+    /* done only once the replicas have it */
+    if (ecodoc_ca_redis_confirm(ca, what) != ECODOC_CA_OK) {
+        return ECODOC_CA_UNCONFIRMED;
+    }
+
+    printf("%s\n", what);
 
     return ECODOC_CA_OK;
 }
@@ -319,6 +326,10 @@ ecodoc_ca_user_password(ecodoc_ca_t *ca, int argc, char **argv,
     rc = ecodoc_ca_user_change(ca, script, user, stored);
 
     if (rc == 1) {
+        /* printed even so: the password is lost otherwise (exit 3) */
+        (void) ecodoc_ca_redis_confirm(ca, existing ? "the new password"
+                                                    : "the new user");
+
         printf("user: %s\ninitial password: %s\n", user,
                from_stdin != NULL ? "(from stdin)" : pw);
 
