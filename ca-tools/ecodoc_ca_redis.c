@@ -485,7 +485,7 @@ ecodoc_ca_tls_again(ecodoc_ca_conn_t *c, int rc, long long deadline)
         return -1;
 
     case SSL_ERROR_SYSCALL:
-        snprintf(c->err, sizeof(c->err), "%s",
+        snprintf(c->err, sizeof(c->err), "TLS: %s",
                  errno != 0 ? strerror(errno) : "connection closed");
         return -1;
 
