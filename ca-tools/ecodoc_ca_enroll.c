@@ -435,6 +435,15 @@ ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user, const char *pw,
     }
 
     e = r;
+
+    /* checked only once the replicas count the try: 503 otherwise */
+    if (ecodoc_ca_redis_confirm(ca, "a try of the certificate password")
+        != ECODOC_CA_OK)
+    {
+        freeReplyObject(r);
+        return ECODOC_CA_CODE_ERROR;
+    }
+
     right = ecodoc_passwd_verify(pw, len, e->element[1]->str,
                                  e->element[1]->len) == 1;
     strcpy(id, e->element[2]->str);
