@@ -397,12 +397,12 @@ main(int argc, char **argv)
     rc = ecodoc_ca_dispatch(&ca, ecodoc_ca_commands, "command",
                             argc - next, argv + next);
 
-    ecodoc_ca_redis_close(&ca);
-
     /* written, but a failover could still undo it */
     if (rc != ECODOC_CA_USAGE && ecodoc_ca_redis_unconfirmed(&ca)) {
         rc = ECODOC_CA_UNCONFIRMED;
     }
+
+    ecodoc_ca_redis_free(&ca);
 
     if (fflush(stdout) != 0 || ferror(stdout)) {
         ecodoc_ca_error("cannot write to standard output");

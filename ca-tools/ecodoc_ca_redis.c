@@ -26,6 +26,9 @@
 #define ECODOC_CA_SCAN_COUNT     "1000"
 
 
+static int ecodoc_ca_redis_check(ecodoc_ca_t *ca, ecodoc_ca_redis_t *rd);
+
+
 typedef enum {
     ECODOC_CA_CMD_WRITE = 0,                /* never sent twice */
     ECODOC_CA_CMD_READ,                     /* changes nothing */
@@ -106,19 +109,34 @@ ecodoc_ca_parse_sentinels(ecodoc_ca_redis_t *rd, const char *s)
 int
 ecodoc_ca_redis_config(ecodoc_ca_t *ca)
 {
-    char                n[24];
-    size_t              len;
-    const char         *colon;
-    ecodoc_ca_redis_t  *rd;
+    int  rc;
 
-    rd = calloc(1, sizeof(ecodoc_ca_redis_t));
-    if (rd == NULL) {
+    ca->redis = calloc(1, sizeof(ecodoc_ca_redis_t));
+    if (ca->redis == NULL) {
         ecodoc_ca_error("out of memory");
         return ECODOC_CA_ERROR;
     }
 
-    ca->redis = rd;
-    rd->conn.fd = -1;
+    ca->redis->conn.fd = -1;
+
+    rc = ecodoc_ca_redis_check(ca, ca->redis);
+
+    if (rc != ECODOC_CA_OK) {
+        ecodoc_ca_redis_free(ca);
+    }
+
+    return rc;
+}
+
+
+/* ecodoc_ca_redis_config()'s checks, into rd */
+
+static int
+ecodoc_ca_redis_check(ecodoc_ca_t *ca, ecodoc_ca_redis_t *rd)
+{
+    char         n[24];
+    size_t       len;
+    const char  *colon;
 
     if (ca->sentinel != NULL) {
 
@@ -472,10 +490,30 @@ ecodoc_ca_redis_drop(ecodoc_ca_redis_t *rd)
 void
 ecodoc_ca_redis_close(ecodoc_ca_t *ca)
 {
-    if (ca->redis != NULL) {
-        ecodoc_ca_conn_close(&ca->redis->conn);
-        ecodoc_ca_redis_drop(ca->redis);
+    ecodoc_ca_redis_t  *rd;
+
+    rd = ca->redis;
+
+    if (rd != NULL) {
+        ecodoc_ca_conn_close(&rd->conn);
+        ecodoc_ca_redis_drop(rd);
+
+        free(rd->cmd);
+        rd->cmd = NULL;
+        rd->size = 0;
+
+        SSL_CTX_free(rd->ssl_ctx);
+        rd->ssl_ctx = NULL;
     }
+}
+
+
+void
+ecodoc_ca_redis_free(ecodoc_ca_t *ca)
+{
+    ecodoc_ca_redis_close(ca);
+    free(ca->redis);
+    ca->redis = NULL;
 }
 
 

@@ -26,7 +26,10 @@ int ecodoc_ca_redis_config(ecodoc_ca_t *ca);
 
 /* connects (once) and authenticates; reported on failure */
 int ecodoc_ca_redis_connect(ecodoc_ca_t *ca);
+
+/* the connection closed (opened again at the next command); all freed */
 void ecodoc_ca_redis_close(ecodoc_ca_t *ca);
+void ecodoc_ca_redis_free(ecodoc_ca_t *ca);
 
 /* 1 while the connection is up (an error reply leaves it up) */
 int ecodoc_ca_redis_up(ecodoc_ca_t *ca);

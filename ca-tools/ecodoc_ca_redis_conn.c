@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "ecodoc_ca.h"
+#include "ecodoc_ca_pki.h"
 #include "ecodoc_ca_redis.h"
 #include "ecodoc_ca_redis_conn.h"
 
@@ -148,26 +149,25 @@ SSL_CTX *
 ecodoc_ca_conn_tls_ctx(const char *ca_file, const char *cert,
     const char *key)
 {
-    SSL_CTX        *ctx;
-    unsigned long   e;
+    SSL_CTX  *ctx;
 
     /* OpenSSL writes with write(2): a peer gone must not kill us */
     signal(SIGPIPE, SIG_IGN);
 
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        goto failed;
+        ecodoc_ca_error("cannot make a TLS context: %s",
+                        ecodoc_ca_ssl_error());
+        return NULL;
     }
 
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-        e = ERR_peek_last_error();
         ecodoc_ca_error("--redis-tls-ca %s: cannot load it: %s", ca_file,
-                        ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-                                                   : "unknown error");
-        goto error;
+                        ecodoc_ca_ssl_error());
+        goto failed;
     }
 
     if (cert != NULL
@@ -175,24 +175,16 @@ ecodoc_ca_conn_tls_ctx(const char *ca_file, const char *cert,
             || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1
             || SSL_CTX_check_private_key(ctx) != 1))
     {
-        e = ERR_peek_last_error();
         ecodoc_ca_error("--redis-tls-cert %s / --redis-tls-key %s: cannot "
-                        "load them: %s", cert, key,
-                        ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-                                                   : "unknown error");
-        goto error;
+                        "load them: %s", cert, key, ecodoc_ca_ssl_error());
+        goto failed;
     }
 
     return ctx;
 
 failed:
 
-    ecodoc_ca_error("cannot make a TLS context");
-
-error:
-
     SSL_CTX_free(ctx);
-    ERR_clear_error();
 
     return NULL;
 }

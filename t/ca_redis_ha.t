@@ -119,6 +119,19 @@ for my $why (sort keys %bad) {
     is($r->{out}, '', '... prints nothing');
     is(exists_key('user:mallory'), 0, '... and writes nothing');
 }
+$r = ca_with([@direct, '--redis-tls-ca', $t->path('nonexistent.crt')],
+    'user', 'show', 'alice');
+is($r->{exit}, 1, 'a CA file that is not there: exit 1');
+like($r->{err}, qr/--redis-tls-ca \S+nonexistent\.crt: cannot load it: .*No such file/,
+    '... says so');
+$r = ca_with([@direct, '--redis-tls-key', $f->{server_key}], 'user', 'show',
+    'alice');
+like($r->{err}, qr/--redis-tls-key \S+: cannot load them: .*key values mismatch/,
+    'a key that is not the certificate\'s: says so');
+is(ca_with(['--redis-sentinel', 'x'], 'user', 'list')->{exit}, 2,
+    'a bad --redis-sentinel: exit 2');
+is(ca_with(['--redis-wait', '1:0'], 'user', 'list')->{exit}, 2,
+    'a bad --redis-wait: exit 2');
 $r = ca_with([@{ $set->ca_args }, '--redis-tls-name', 'redis.example.org'],
     'user', 'add', 'mallory', '--cost', 12);
 is($r->{exit}, 1, 'sentinels with another name: exit 1');
