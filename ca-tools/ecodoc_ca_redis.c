@@ -394,7 +394,7 @@ ecodoc_ca_find_master(ecodoc_ca_t *ca)
     err[0] = '\0';
 
     for ( ;; ) {
-        for (i = 0; i < rd->nsentinels; i++) {
+        for (i = 0; i < rd->nsentinels && ecodoc_ca_now() < end; i++) {
             deadline = ecodoc_ca_now() + ECODOC_CA_REDIS_TIMEOUT;
 
             if (ecodoc_ca_ask_sentinel(ca, &rd->sentinel[i], &master, err,
@@ -658,9 +658,9 @@ ecodoc_ca_redis_reply(ecodoc_ca_t *ca, int type, const char *what)
         ecodoc_ca_conn_close(&rd->conn);
 
         if (!refused && ecodoc_ca_redis_unsure(rd)) {
-            ecodoc_ca_error("Redis at %s: %s; whether the %s was done is "
-                            "unknown: check, then repeat it if need be",
-                            rd->where, err, what);
+            ecodoc_ca_error("Redis at %s: %s; whether the %s ran is "
+                            "unknown: check (ecodoc-ca audit), then repeat "
+                            "the command if need be", rd->where, err, what);
             ecodoc_ca_redis_drop(rd);
             return NULL;
         }
