@@ -79,11 +79,19 @@ sub checks {
 ###############################################################################
 # the load: children that loop until told to stop, one line per request
 
-my $stop = $t->path('load.stop');
 my @load;
+
+# load(NAME, CODE): a child calling CODE until the file DIR/NAME.stop (or,
+# for "brute1.0", DIR/brute1.stop: its group's) exists
+sub stop_file {
+    my ($name) = @_;
+    (my $group = $name) =~ s/\..*//;
+    return $t->path("$group.stop");
+}
 
 sub load {
     my ($name, $code) = @_;
+    my $stop = stop_file($name);
     my $pid = fork();
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
@@ -148,15 +156,13 @@ my @windows;
 for my $round (1 .. $ROUNDS) {
     # bob may guess again: a fresh count of checks from here
     $t->ca('user', 'unlock', 'bob') if $round > 1;
-    my $checks0 = checks();
-
     my $c = $t->ready_user("carol$round");
     is($gated->($n2, cert => $c->{cert}, cookie => $c->{cookie}),
         "200 carol$round", "round $round: carol$round is let in");
+    my $checks0 = checks();
 
     # the brute force, from both nodes, about four tries a second, so
     # that some are checked by the old master and the rest by the new one
-    unlink $stop;
     my $brute = "brute$round";
     for my $i (0 .. 1) {
         load("$brute.$i", sub {
@@ -165,10 +171,10 @@ for my $round (1 .. $ROUNDS) {
             return $r->{status};
         });
     }
-    sleep 0.8;
+    sleep 1.5;
 
     # a revocation right before the kill
-    my $rv = $t->ca({ ok => 1 }, 'revoke', '--fingerprint', $c->{fp});
+    my $rv = $t->eca({ ok => 1 }, 'revoke', '--fingerprint', $c->{fp});
     is($rv->{exit}, 0, "round $round: revoke confirmed by a replica")
         or diag($rv->{out} . $rv->{err});
     my $before = () = grep { $_->[1] eq '401' }
@@ -206,13 +212,17 @@ for my $round (1 .. $ROUNDS) {
         403, "round $round: no login with the revoked certificate");
 
     # let the brute force go on against the new master until bob locks
+    my $held = sub {
+        return $t->failures('bob')
+            + $t->redis_cmd('ZCARD', $t->rkey('user:bob:pending'));
+    };
     my $t_lock = time;
-    sleep 0.2 until $t->is_locked('bob') || time - $t_lock > 20;
+    sleep 0.2 until $t->is_locked('bob') || $held->() >= 6
+        || time - $t_lock > 20;
     sleep 1;
-    $t->write_file($stop, '');
+    $t->write_file(stop_file($brute), '');
     waitpid($_->[1], 0) for grep { $_->[0] =~ /^\Q$brute\E\./ } @load;
     @load = grep { $_->[0] !~ /^\Q$brute\E\./ } @load;
-    unlink $stop;
 
     my %st;
     for my $i (0 .. 1) {
@@ -220,7 +230,11 @@ for my $round (1 .. $ROUNDS) {
     }
     diag("round $round: wrong passwords answered "
         . join(', ', map { "$_ x$st{$_}" } sort keys %st));
-    ok($t->is_locked('bob'), "round $round: bob is locked");
+    # locked; or the last slot is held by a check whose outcome the old
+    # master took with it: it counts as a failure when it lapses (120 s)
+    my $h = $held->();
+    ok($t->is_locked('bob') || $h >= 6,
+        "round $round: bob is locked, or his last try is held ($h)");
     my $checked = checks() - $checks0;
     cmp_ok($checked, '<=', 6, "round $round: $checked password checks "
         . 'between unlocks, over both masters');
@@ -233,7 +247,7 @@ for my $round (1 .. $ROUNDS) {
     pass("round $round: $old is back as a replica");
 }
 
-$t->write_file($stop, '');
+$t->write_file(stop_file($_->[0]), '') for @load;
 waitpid($_->[1], 0) for @load;
 
 ###############################################################################
@@ -258,7 +272,7 @@ for my $name (qw(nocookie forged)) {
 }
 is($bad, 0, 'every request let in was alice\'s');
 cmp_ok($ok_valid, '>', 0, "alice's session was let in $ok_valid times");
-my $expected = $ok_valid + 2 * $ROUNDS;    # and carolN's one request
+my $expected = $ok_valid + $ROUNDS;    # and carolN's one request
 is($t->backend_requests, $expected,
     'the backend saw exactly the requests of valid sessions');
 
