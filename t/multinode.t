@@ -5,7 +5,9 @@
 # change on one is honoured on all at once (within "valid" with
 # ecodoc_cache); wrong passwords spread over every node, at once, still
 # lock at six; form tokens work across nodes with ecodoc_secret_file
-# (and, without it, each node keeps its own key as before).
+# (and, without it, each node keeps its own key as before). Every node,
+# and ecodoc-ca, speaks to Redis over TLS with a client certificate, as
+# nodes on other hosts than Redis would.
 
 use strict;
 use warnings;
@@ -19,10 +21,27 @@ use Ecodoc::Test qw(:all);
 
 my $t = Ecodoc::Test->new();
 $t->eca_init();
+$t->issue('redis', subject => '/O=Ecodoc Test/CN=localhost', ext => 'redis');
+$t->issue('redis-client', subject => '/O=Ecodoc Test/CN=gateway',
+    ext => 'client');
+my ($tls_port) = Ecodoc::Test::free_ports(1);
+my %f = map { $_ => $t->path($_) }
+    qw(ca.crt redis.crt redis.key redis-client.crt redis-client.key);
 $t->write_file('secret', "k7Q2vXz9f1Lr8Hn3Tb6Yw0Pc5Jm4Ds2Ga8Ke1Uo9Ri\n");
 chmod 0600, $t->path('secret');
 my $secret = '    ecodoc_secret_file ' . $t->path('secret') . ";\n";
-$t->start(http => $secret);
+$t->start(http => $secret,
+    redis_args => ['--tls-port', $tls_port, '--tls-cert-file', $f{'redis.crt'},
+        '--tls-key-file', $f{'redis.key'}, '--tls-ca-cert-file', $f{'ca.crt'},
+        '--tls-auth-clients', 'yes'],
+    redis_conf => "    ecodoc_redis 127.0.0.1:$tls_port;\n"
+        . "    ecodoc_redis_tls on;\n"
+        . "    ecodoc_redis_tls_trusted_certificate $f{'ca.crt'};\n"
+        . "    ecodoc_redis_tls_certificate $f{'redis-client.crt'};\n"
+        . "    ecodoc_redis_tls_certificate_key $f{'redis-client.key'};\n",
+    ca_redis => ['--redis', "127.0.0.1:$tls_port",
+        '--redis-tls-ca', $f{'ca.crt'}, '--redis-tls-cert', $f{'redis-client.crt'},
+        '--redis-tls-key', $f{'redis-client.key'}]);
 my $n2 = $t->node();
 my $n3 = $t->node(http => $secret
     . "    ecodoc_cache zone=ecodoc_multinode:1m valid=2s;\n");
@@ -124,6 +143,11 @@ $r = $t->http(POST => '/ecodoc/login', cert => 'erin', cookies => cookies($g),
     form => [user => 'erin', password => $e->{password}, csrf => $token]);
 is($r->{status}, 303, '... its token is accepted after the reload');
 
+for my $i (0 .. $#nodes) {
+    like($nodes[$i]->error_log,
+        qr/connected to Redis 127\.0\.0\.1:$tls_port over TLS/,
+        'node ' . ($i + 1) . ': Redis over TLS');
+}
 ok(!$_->crashes, 'no worker crashed') for @nodes;
 
 done_testing();
