@@ -59,6 +59,8 @@ const T = {
     p12pw2: 'もう一度',
     issue: 'PKCS#12 を発行してダウンロード',
     issued: '証明書を発行しました。認証情報パスワードは使用済みになりました。',
+    p12Ready: '証明書を発行しました。証明書ファイル (.p12) のダウンロードが始まります。',
+    mismatch: '2つのパスワードが一致しません。',
     thisOne: 'この証明書は、今回の手続きで発行した証明書です。',
     validOne: 'この証明書は本サービスの認証局が発行した有効な証明書です。',
     signup: 'サインアップ',
@@ -104,6 +106,8 @@ const T = {
     p12pw2: 'Again',
     issue: 'Issue and download the PKCS#12',
     issued: 'Your certificate has been issued. The certificate password has now been used.',
+    p12Ready: 'Your certificate has been issued and its file (.p12) is being downloaded.',
+    mismatch: 'The two passwords differ.',
     thisOne: 'This is the certificate issued in this enrollment.',
     validOne: "This certificate was issued by this service's CA and is valid.",
     signup: 'Sign up',
@@ -260,7 +264,8 @@ const EXAMPLE = {
   origin: 'https://localhost',
   serial: '5F3A9C0E1B2D4F6A8C0E1B2D4F6A8C0E',
   fingerprint: '3b1f0c9e5a7d2e4b6c8a0f1e3d5c7b9a1e3f5d7c9b0a2e4c6d8f0a1b3c5d7e9f',
-  notAfter: '2027-12-31T23:59:59Z',
+  notAfter: { ja: '2027年12月31日 23:59 (UTC)', en: '31 December 2027, 23:59 UTC' },
+  daysLeft: '396',
 };
 
 // form controls a screen reader could not name: no <label for>, no
@@ -286,7 +291,8 @@ async function shot(page, name, opt = {}) {
     const set = (id, v) => { const e = document.getElementById(id); if (e) e.textContent = v; };
     set('serial', ex.serial);
     set('fingerprint', ex.fingerprint);
-    set('not-after', ex.notAfter);
+    set('not-after', ex.notAfter[document.documentElement.lang] || ex.notAfter.en);
+    set('days-left', ex.daysLeft);
     const pem = document.getElementById('certificate');
     if (pem) {
       // a fixed pseudo-random body of the size of an ECDSA P-256 one
@@ -401,6 +407,12 @@ async function main() {
     ok(await heading(page, 2) === T.step3, `STEP3: the heading "${T.step3}"`, await heading(page, 2));
     await shot(page, '04-enroll-step3');
 
+    // two passwords that differ first: refused beside the field
+    await page.getByLabel(T.p12pw).fill(p12pw);
+    await page.getByLabel(T.p12pw2).fill(`${p12pw}-other`);
+    await page.locator('form:has([name=p12pw])').getByRole('button', { name: T.issue }).click();
+    ok((await bodyText(page)).includes(T.mismatch), `STEP3: two passwords that differ: "${T.mismatch}"`, await bodyText(page));
+
     await page.getByLabel(T.p12pw).fill(p12pw);
     await page.getByLabel(T.p12pw2).fill(p12pw);
     const [download] = await Promise.all([
@@ -413,8 +425,15 @@ async function main() {
     await download.saveAs(p12file);
     must(fs.statSync(p12file).size > 500, `STEP3: the PKCS#12 file is there (${fs.statSync(p12file).size} bytes)`);
 
-    await page.goto(`${ORIGIN}/enroll/step3`);
-    ok((await message(page) + await bodyText(page)).includes(T.issued), `STEP3 after the download: "${T.issued}"`, await bodyText(page));
+    // no reload: the form was answered with the page that started the
+    // download, which says what happened and what comes next
+    must(path_(page) === '/enroll/step3', 'STEP3: the result page', page.url());
+    ok((await bodyText(page)).includes(T.p12Ready), `STEP3 after the download, without a reload: "${T.p12Ready}"`, await bodyText(page));
+    ok(await page.locator('form').count() === 0, 'STEP3: no form left on screen');
+    ok(!(await bodyText(page)).includes(T.mismatch), 'STEP3: no earlier error kept');
+    ok(await page.locator('#certificate').count() === 0 && await page.locator('a[href$="certificate.pem"]').count() === 0,
+      'STEP3: no bare certificate PEM offered beside the PKCS#12');
+    ok(await page.locator('a[href$="certificate.p12"]').count() === 1, 'STEP3: a link to the .p12 again');
     ok(await page.getByRole('link', { name: /STEP4/ }).count() > 0, 'STEP3: a link to STEP4');
     ok((await bodyText(page)).includes('Chrome (Linux)'), 'STEP3: how to import the file, Chrome on Linux among them');
     await shot(page, '05-enroll-step3-issued');
@@ -439,7 +458,9 @@ async function main() {
     ok((await page.locator('#subject').innerText()).includes(`CN = ${USER}`), `STEP4: the subject names CN = ${USER}`);
     const serial = (await page.locator('#serial').innerText()).trim();
     ok(serial === cert.serialNumber.toUpperCase(), `STEP4: the serial ${serial}`, cert.serialNumber);
-    ok((await page.locator('#not-after').innerText()).trim().length > 0, 'STEP4: the expiry');
+    const na = (await page.locator('#not-after').innerText()).trim();
+    ok(LANG === 'en' ? /^\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC$/.test(na) : /^\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d \(UTC\)$/.test(na),
+      `STEP4: the expiry as a date in the page's language ("${na}")`);
     const verdict = await bodyText(page);
     ok(verdict.includes(T.thisOne) || verdict.includes(T.validOne), 'STEP4: the certificate is the one just issued, or a valid one of this CA', verdict);
     await shot(page, '06-enroll-step4');
