@@ -276,8 +276,8 @@ openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -nocerts -nodes -out demo.key
 #   p12pw fields, then $e -o demo.crt $url/enroll/certificate.pem)
 
 # STEP4: the browser presents the certificate: its subject, serial,
-# fingerprint and expiry
-$c $url/enroll/step4 | $text | grep -a -A1 -e サブジェクト -e シリアル -e フィンガープリント -e 有効期限
+# fingerprint, expiry and days left
+$c $url/enroll/step4 | $text | grep -a -A1 -e サブジェクト -e シリアル -e フィンガープリント -e 有効期限 -e 残り日数
 
 # GET /: the certificate is not signed up yet -> 303 to the sign-up page
 $c -o /dev/null -D - $url/ | $head
