@@ -90,6 +90,9 @@ const T = {
     userBound: 'このユーザIDは別の証明書でサインアップ済みです。',
     wrongCert: 'この証明書ではこのユーザIDでログインできません。',
     serviceTop: 'サービス TOP',
+    renew: '証明書の更新',
+    loginPassword: 'ログインパスワード',
+    renewButton: '新しい証明書を申し込む',
     diskWarning: 'ディスク使用率が 10 %を超えています',
   },
   en: {
@@ -137,6 +140,9 @@ const T = {
     userBound: 'This user ID has already been signed up with another certificate.',
     wrongCert: 'This certificate is not registered for this user ID.',
     serviceTop: 'Service top',
+    renew: 'Renew your certificate',
+    loginPassword: 'Login password',
+    renewButton: 'Request a new certificate',
     diskWarning: 'Disk usage is over 10 %',
   },
 }[LANG];
@@ -659,10 +665,93 @@ async function second() {
 }
 
 ///////////////////////////////////////////////////////////////////////////////
+// phase "renew": the first PC renews its certificate from the enrollment
+// site with the password again; the new certificate signs up and takes
+// over; the old one is refused
 
-const phases = { main, second };
+async function login(page, password) {
+  await page.goto(`${ORIGIN}/ecodoc/login`);
+  await page.getByLabel(T.user, { exact: true }).fill(USER);
+  await page.getByLabel(T.password, { exact: true }).fill(password);
+  await page.getByRole('button', { name: T.login }).click();
+}
+
+async function renew() {
+  const fresh = env('E2E_NEW_PASSWORD');
+  const p12pw = env('E2E_RENEW_P12_PASSWORD');
+  const home = path.join(WORK, `home-${LANG}`);
+  const profile = path.join(WORK, `profile-${LANG}`);
+  const p12file = path.join(WORK, `renewed-${LANG}.p12`);
+
+  // the first PC, its certificate as "main" left it
+  let { ctx, page } = await launch(home, profile);
+  try {
+    await login(page, fresh);
+    must(await heading(page, 1) === T.serviceTop, `renewal: logged in with the current certificate (${T.serviceTop})`, await bodyText(page));
+    await page.goto(`${ORIGIN}/enroll/renew`);
+    ok(await heading(page, 2) === T.renew, `renewal: the heading "${T.renew}"`, await bodyText(page));
+    ok((await page.locator('#user').innerText()).trim() === USER, `renewal: the user ID ${USER}`);
+    ok((await page.locator('#not-after').innerText()).trim().length > 0, 'renewal: the current certificate\'s expiry');
+    await shot(page, '20-renew');
+    await page.getByLabel(T.loginPassword).fill(fresh);
+    await page.getByRole('button', { name: T.renewButton }).click();
+    must(path_(page) === '/enroll/step2', 'renewal with the password: on to STEP2, no certificate password asked', page.url());
+    await page.getByRole('button', { name: T.next }).click();
+    must(path_(page) === '/enroll/step3', 'renewal: STEP3', page.url());
+    await page.getByLabel(T.p12pw).fill(p12pw);
+    await page.getByLabel(T.p12pw2).fill(p12pw);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('form:has([name=p12pw])').getByRole('button', { name: T.issue }).click(),
+    ]);
+    await download.saveAs(p12file);
+    ok((await bodyText(page)).includes(T.p12Ready), `renewal: "${T.p12Ready}"`, await bodyText(page));
+    await shot(page, '21-renew-issued');
+    await page.goto(`${ORIGIN}/`);
+    ok(await heading(page, 1) === T.serviceTop, 'renewal: the current certificate still works meanwhile');
+  } finally {
+    await ctx.close();
+  }
+
+  // the new certificate in a store of its own (with both in one store,
+  // Chromium's policy would pick either)
+  const home2 = makeHome(`home-renewed-${LANG}`);
+  const list = importP12(home2, p12file, p12pw);
+  ok(list.includes('u,u,u'), 'pk12util: the renewed certificate is in the store', list);
+  const fp = fingerprint(p12Certificate(p12file, p12pw));
+  ({ ctx, page } = await launch(home2, path.join(WORK, `profile-renewed-${LANG}`)));
+  try {
+    await page.goto(`${ORIGIN}/`);
+    must(path_(page) === '/ecodoc/signup', 'the renewed certificate: the sign-up page', page.url());
+    await page.getByLabel(T.user, { exact: true }).fill(USER);
+    await page.getByLabel(T.initial, { exact: true }).fill(fresh);
+    await page.getByRole('button', { name: T.signup }).click();
+    ok((await message(page)).includes(T.signedUp), `the renewed certificate signs up with the password: "${T.signedUp}"`, await bodyText(page));
+    await login(page, fresh);
+    ok(await heading(page, 1) === T.serviceTop, `the renewed certificate in use: ${T.serviceTop}`, await bodyText(page));
+    const ids = await page.locator('#identity-headers').innerText();
+    ok(ids.toLowerCase().includes(fp), 'the service sees the renewed certificate\'s fingerprint', ids);
+    await shot(page, '22-renewed-in-use');
+  } finally {
+    await ctx.close();
+  }
+
+  // the first PC's old certificate: revoked when the new one signed up
+  ({ ctx, page } = await launch(home, profile));
+  try {
+    const res = await page.goto(`${ORIGIN}/`);
+    ok(res.status() === 403, `the old certificate after the takeover: 403 (${res.status()})`);
+    await shot(page, '23-renewed-old-certificate');
+  } finally {
+    await ctx.close();
+  }
+}
+
+///////////////////////////////////////////////////////////////////////////////
+
+const phases = { main, second, renew };
 if (!phases[phase]) {
-  console.error('usage: node e2e/journey.mjs main|second');
+  console.error('usage: node e2e/journey.mjs main|second|renew');
   process.exit(2);
 }
 if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true });
