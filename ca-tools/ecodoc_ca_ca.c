@@ -908,6 +908,28 @@ ecodoc_ca_init(ecodoc_ca_t *ca, int argc, char **argv)
 }
 
 
+/* lua/cert_states.lua over n fingerprints: a checked reply, or NULL */
+
+redisReply *
+ecodoc_ca_cert_states(ecodoc_ca_t *ca, const char **fps, size_t n)
+{
+    redisReply  *r;
+
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_cert_states, REDIS_REPLY_ARRAY,
+                               "cli", "", (int) n, fps);
+
+    if (r != NULL && (ecodoc_ca_redis_strings(r, 3) != 0
+                      || r->elements != 3 * n))
+    {
+        ecodoc_ca_error("unexpected reply to the certificate states");
+        freeReplyObject(r);
+        r = NULL;
+    }
+
+    return r;
+}
+
+
 /*
  * certs --expiring DAYS: the certificates of the database valid now that
  * expire within DAYS, and what the gate says of each (lua/cert_states.lua):
@@ -922,7 +944,7 @@ ecodoc_ca_certs_expiring(ecodoc_ca_t *ca, ecodoc_ca_db_t *db, long long days)
     size_t            i, k;
     time_t            now;
     redisReply       *r;
-    const char      **fps;
+    const char      **fps, *st;
     ecodoc_ca_rec_t  *rec, **list;
     char              na[ECODOC_CA_TIME_LEN];
 
@@ -963,18 +985,9 @@ ecodoc_ca_certs_expiring(ecodoc_ca_t *ca, ecodoc_ca_db_t *db, long long days)
     r = NULL;
 
     if (k > 0) {
-        r = ecodoc_ca_redis_script(ca, ecodoc_lua_cert_states,
-                                   REDIS_REPLY_ARRAY, "cli", "", (int) k,
-                                   fps);
+        r = ecodoc_ca_cert_states(ca, fps, k);
 
-        if (r == NULL || ecodoc_ca_redis_strings(r, 1) != 0
-            || r->elements != k)
-        {
-            if (r != NULL) {
-                ecodoc_ca_error("unexpected reply to the certificate states");
-                freeReplyObject(r);
-            }
-
+        if (r == NULL) {
             free(fps);
             free(list);
             return ECODOC_CA_ERROR;
@@ -985,7 +998,9 @@ ecodoc_ca_certs_expiring(ecodoc_ca_t *ca, ecodoc_ca_db_t *db, long long days)
            "STATE", "FINGERPRINT");
 
     for (i = 0; i < k; i++) {
-        if (strcmp(r->element[i]->str, "revoked") == 0) {
+        st = r->element[3 * i]->str;
+
+        if (strcmp(st, "revoked") == 0) {
             continue;
         }
 
@@ -993,8 +1008,8 @@ ecodoc_ca_certs_expiring(ecodoc_ca_t *ca, ecodoc_ca_db_t *db, long long days)
 
         printf("%-20s  %-20s  %9lld  %-8s  %s\n", list[i]->user, na,
                (list[i]->not_after - (long long) now) / 86400,
-               strcmp(r->element[i]->str, "bound") == 0 ? "in-use"
-               : strcmp(r->element[i]->str, "renewing") == 0 ? "renewing"
+               strcmp(st, "bound") == 0 ? "in-use"
+               : strcmp(st, "renewing") == 0 ? "renewing"
                : "unused",
                list[i]->fp);
     }

@@ -88,6 +88,13 @@ void ecodoc_ca_db_free(ecodoc_ca_db_t *db);
 int ecodoc_ca_init(ecodoc_ca_t *ca, int argc, char **argv);
 int ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv);
 
+/*
+ * What the gate says of n certificates (lua/cert_states.lua): three
+ * strings each, state, reason and time of a revocation; NULL reported
+ */
+struct redisReply *ecodoc_ca_cert_states(ecodoc_ca_t *ca, const char **fps,
+    size_t n);
+
 
 /* ecodoc_ca_issue.c: certificates */
 

@@ -157,7 +157,7 @@ static const char  *ecodoc_ca_texts[ECODOC_CA_T_MAX][2] = {
       "This user ID is locked. Please contact your administrator." },
     { "新しい証明書を申し込む", "Request a new certificate" },
     { "証明書の更新をやり直す", "Start the renewal again" },
-    { "今の証明書", "Your current certificate" },
+    { "今の証明書の有効期限", "Your current certificate is valid until" },
 };
 
 

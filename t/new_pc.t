@@ -169,6 +169,20 @@ is($t->eca('certs', '--expiring', 10), "USER                  NOT AFTER         
 is($t->eca({}, 'certs', '--expiring', 'soon')->{exit}, 2,
     'certs --expiring soon: usage error');
 
+# --- crl: the revocations the takeovers made at the gate reach the CA
+# database and the CRL
+like($t->eca('certs', 'nina'), qr/^\S+\s+nina\s+valid\s+\S+\s+\Q$pc2\E$/m,
+    'before crl: pc2, revoked at the gate, is still valid in the CA database');
+like($t->eca('crl'), qr/^2 revocations at the gate added to the CA database$/m,
+    'crl: adds the two revocations made at the gate (pc2 and its renewal)');
+like($t->eca('certs', 'nina'), qr/^\S+\s+nina\s+revoked\s+\S+\s+\Q$pc2\E$/m,
+    '... pc2 is revoked in the CA database');
+my ($serial2) = $t->eca('certs', 'nina') =~ /^(\S+)\s+nina\s+revoked\s+\S+\s+\Q$pc2\E$/m;
+my $crl = $t->openssl_out('crl', '-in', $t->eca_dir . '/crl.pem', '-noout', '-text');
+like($crl, qr/Serial Number: \Q$serial2\E\s+Revocation Date: [^\n]+\s+CRL entry extensions:\s+X509v3 CRL Reason Code:\s+Superseded/i,
+    '... and in the CRL, superseded');
+unlike($t->eca('crl'), qr/revocations? at the gate/, 'crl again: nothing more to add');
+
 is(scalar $t->crashes, 0, 'no nginx worker crashed');
 
 done_testing();
