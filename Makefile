@@ -55,7 +55,7 @@ LUA         := $(wildcard lua/*.lua) scripts/lua2c
 CA_LUA      := $(BUILD)/ecodoc_ca_lua.c
 CA_SCRIPTS  := user_add user_reset user_unlock user_delete user_show revoke \
                cert_record enroll_new enroll_try enroll_tried enroll_redeem \
-               enroll_release enroll_set
+               enroll_release enroll_set reserve finish cert_states
 
 MODULE_SRCS := config $(wildcard ngx_ecodoc_module/*.c ngx_ecodoc_module/*.h)
 CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
@@ -108,7 +108,7 @@ endif
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	nice $(MAKE) -j2 -C $(NGX_BUILD) -f objs/Makefile $(NGX_TARGETS)
 
-$(CA_LUA): $(LUA)
+$(CA_LUA): $(LUA) Makefile
 	mkdir -p $(BUILD)
 	sh scripts/lua2c lua $@ $(CA_SCRIPTS)
 

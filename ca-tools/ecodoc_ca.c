@@ -49,14 +49,17 @@ static const ecodoc_ca_command_t  ecodoc_ca_commands[] = {
       "      [--p12-password-file F] [--legacy] [--days N]\n" },
 
     { "certs", ecodoc_ca_certs,
-      "certs [USER]\n" },
+      "certs [USER]\n"
+      "certs --expiring DAYS\n" },
 
     { "enroll-code", ecodoc_ca_enroll_code,
-      "enroll-code USER [--days N] [--cost LN]\n" },
+      "enroll-code USER [--days N] [--cost LN] [--replace]\n" },
 
     { "enroll-server", ecodoc_ca_enroll_server,
       "enroll-server --listen unix:PATH [--site-url URL] [--days N]\n"
-      "              [--socket-mode MODE] [--check-wait S]\n" },
+      "              [--socket-mode MODE] [--check-wait S]\n"
+      "              [--renewal off|on|DAYS] [--max-failures N]\n"
+      "              [--session-lifetime S]\n" },
 
     { "revoke", ecodoc_ca_revoke,
       "revoke --serial S | --fingerprint FP | --user USER [--reason R]\n" },
@@ -127,6 +130,20 @@ ecodoc_ca_usage(void)
           "  --check-wait S         enroll-server: how long a STEP1 waits "
           "for its check\n"
           "                         behind others (5 s), then 503\n"
+          "  --replace              enroll-code: the certificate takes "
+          "over the user's\n"
+          "                         binding at its sign-up, revoking the "
+          "old one (a new PC)\n"
+          "  --expiring DAYS        certs: the certificates in use that "
+          "expire within DAYS\n"
+          "  --renewal off|on|DAYS  enroll-server: renewal with the current "
+          "certificate:\n"
+          "                         off, any time, or in its last DAYS "
+          "days (30)\n"
+          "  --max-failures N       enroll-server: as ecodoc_max_failures "
+          "(6)\n"
+          "  --session-lifetime S   enroll-server: as "
+          "ecodoc_session_lifetime (28800 s)\n"
           "  --reason R             unspecified, keyCompromise, "
           "affiliationChanged,\n"
           "                         superseded, cessationOfOperation, "

@@ -18,8 +18,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "ecodoc_lua.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_pki.h"
+#include "ecodoc_ca_redis.h"
 
 
 #define ECODOC_CA_INIT_DAYS       3650
@@ -906,34 +908,156 @@ ecodoc_ca_init(ecodoc_ca_t *ca, int argc, char **argv)
 }
 
 
-/* certs [USER] */
+/* lua/cert_states.lua over n fingerprints: a checked reply, or NULL */
+
+redisReply *
+ecodoc_ca_cert_states(ecodoc_ca_t *ca, const char **fps, size_t n)
+{
+    redisReply  *r;
+
+    r = ecodoc_ca_redis_script(ca, ecodoc_lua_cert_states, REDIS_REPLY_ARRAY,
+                               "cli", "", (int) n, fps);
+
+    if (r != NULL && (ecodoc_ca_redis_strings(r, 3) != 0
+                      || r->elements != 3 * n))
+    {
+        ecodoc_ca_error("unexpected reply to the certificate states");
+        freeReplyObject(r);
+        r = NULL;
+    }
+
+    return r;
+}
+
+
+/*
+ * certs --expiring DAYS: the certificates of the database valid now that
+ * expire within DAYS, and what the gate says of each (lua/cert_states.lua):
+ * those it has revoked (a renewal's takeover revokes in Redis only) are
+ * left out
+ */
+
+static int
+ecodoc_ca_certs_expiring(ecodoc_ca_t *ca, ecodoc_ca_db_t *db, long long days)
+{
+    int               n;
+    size_t            i, k;
+    time_t            now;
+    redisReply       *r;
+    const char      **fps, *st;
+    ecodoc_ca_rec_t  *rec, **list;
+    char              na[ECODOC_CA_TIME_LEN];
+
+    now = time(NULL);
+    fps = calloc(db->n + 1, sizeof(char *));
+    list = calloc(db->n + 1, sizeof(ecodoc_ca_rec_t *));
+
+    if (fps == NULL || list == NULL) {
+        free(fps);
+        free(list);
+        ecodoc_ca_error("out of memory");
+        return ECODOC_CA_ERROR;
+    }
+
+    /* soonest first: the database is in order of issuance */
+
+    for (k = 0, i = 0; i < db->n; i++) {
+        rec = &db->rec[i];
+
+        if (rec->status == 'V' && rec->not_after >= (long long) now
+            && rec->not_after - (long long) now <= days * 86400)
+        {
+            for (n = (int) k; n > 0
+                 && list[n - 1]->not_after > rec->not_after; n--)
+            {
+                list[n] = list[n - 1];
+            }
+
+            list[n] = rec;
+            k++;
+        }
+    }
+
+    for (i = 0; i < k; i++) {
+        fps[i] = list[i]->fp;
+    }
+
+    r = NULL;
+
+    if (k > 0) {
+        r = ecodoc_ca_cert_states(ca, fps, k);
+
+        if (r == NULL) {
+            free(fps);
+            free(list);
+            return ECODOC_CA_ERROR;
+        }
+    }
+
+    printf("%-20s  %-20s  %9s  %-8s  %s\n", "USER", "NOT AFTER", "DAYS LEFT",
+           "STATE", "FINGERPRINT");
+
+    for (i = 0; i < k; i++) {
+        st = r->element[3 * i]->str;
+
+        if (strcmp(st, "revoked") == 0) {
+            continue;
+        }
+
+        ecodoc_ca_iso_time(na, (time_t) list[i]->not_after, -1);
+
+        printf("%-20s  %-20s  %9lld  %-8s  %s\n", list[i]->user, na,
+               (list[i]->not_after - (long long) now) / 86400,
+               strcmp(st, "bound") == 0 ? "in-use"
+               : strcmp(st, "renewing") == 0 ? "renewing"
+               : "unused",
+               list[i]->fp);
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    free(fps);
+    free(list);
+
+    return ECODOC_CA_OK;
+}
+
+
+/* certs [USER] | certs --expiring DAYS */
 
 int
 ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    int               n;
+    int               n, rc;
     char             *user, na[ECODOC_CA_TIME_LEN];
     size_t            i;
     time_t            now;
-    const char       *dir, *state;
+    long long         days;
+    const char       *dir, *state, *expiring;
     ecodoc_ca_db_t    db;
     ecodoc_ca_pki_t   pki;
     ecodoc_ca_rec_t  *r;
 
     ecodoc_ca_option_t  opts[] = {
         { "--dir", 1, &dir },
+        { "--expiring", 1, &expiring },
         { NULL, 0, NULL }
     };
 
-    (void) ca;
-
     dir = NULL;
     user = NULL;
+    expiring = NULL;
     n = 0;
+    days = 0;
 
     /* USER is optional: try with one positional argument, then none */
     for (i = 1; i < (size_t) argc; i++) {
-        if (argv[i][0] != '-' && (i == 1 || strcmp(argv[i - 1], "--dir"))) {
+        if (argv[i][0] != '-' && (i == 1 || (strcmp(argv[i - 1], "--dir")
+                                             && strcmp(argv[i - 1],
+                                                       "--expiring"))))
+        {
             n = 1;
         }
     }
@@ -942,6 +1066,14 @@ ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv)
         || (user != NULL && ecodoc_ca_check_user(user) != 0)
         || (dir = ecodoc_ca_dir(dir)) == NULL)
     {
+        return ECODOC_CA_USAGE;
+    }
+
+    if (expiring != NULL
+        && (user != NULL || ecodoc_ca_number(expiring, 0, 3650, &days) != 0))
+    {
+        ecodoc_ca_usage_error("invalid --expiring \"%s\": use 0..3650 days, "
+                              "without a user", expiring);
         return ECODOC_CA_USAGE;
     }
 
@@ -955,6 +1087,12 @@ ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv)
     }
 
     ecodoc_ca_db_unlock(&pki);
+
+    if (expiring != NULL) {
+        rc = ecodoc_ca_certs_expiring(ca, &db, days);
+        ecodoc_ca_db_free(&db);
+        return rc;
+    }
 
     now = time(NULL);
 

@@ -56,7 +56,7 @@ ecodoc_ca_token(char out[ECODOC_CA_TOKEN_LEN])
 }
 
 
-static void
+void
 ecodoc_ca_sid(const char *token, char sid[ECODOC_CA_FP_LEN])
 {
     int            i;
@@ -72,14 +72,14 @@ ecodoc_ca_sid(const char *token, char sid[ECODOC_CA_FP_LEN])
 
 long long
 ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
-    unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1])
+    unsigned cost, int replace, char pw[ECODOC_CA_CODE_LEN + 1])
 {
     int            i;
     char           stored[ECODOC_PASSWD_LEN], dummy[ECODOC_PASSWD_LEN],
                    other[ECODOC_CA_CODE_LEN + 1], ndays[24], id[33];
     long long      expires;
     redisReply    *r;
-    const char    *args[5];
+    const char    *args[6];
     unsigned char  raw[16];
 
     if (ecodoc_passwd_random(pw, ECODOC_CA_CODE_LEN) != 0
@@ -113,9 +113,10 @@ ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
     args[2] = ndays;
     args[3] = id;
     args[4] = dummy;
+    args[5] = replace ? "1" : "0";
 
     r = ecodoc_ca_redis_script(ca, ecodoc_lua_enroll_new, REDIS_REPLY_INTEGER,
-                               "cli", "", 5, args);
+                               "cli", "", 6, args);
     if (r == NULL) {
         return -1;
     }
@@ -251,7 +252,7 @@ ecodoc_ca_enroll_notice(const char *user, const char *enroll_url,
 }
 
 
-/* enroll-code USER [--days N] [--cost LN] */
+/* enroll-code USER [--days N] [--cost LN] [--replace] */
 
 int
 ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
@@ -260,16 +261,18 @@ ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
                  exp[ECODOC_CA_TIME_LEN];
     unsigned     cost;
     long long    days, expires;
-    const char  *days_s, *cost_s;
+    const char  *days_s, *cost_s, *replace;
 
     ecodoc_ca_option_t  opts[] = {
         { "--days", 1, &days_s },
         { "--cost", 1, &cost_s },
+        { "--replace", 0, &replace },
         { NULL, 0, NULL }
     };
 
     days_s = NULL;
     cost_s = NULL;
+    replace = NULL;
     days = ECODOC_CA_ENROLL_DAYS;
 
     if (ecodoc_ca_options(argc, argv, opts, &user, 1, NULL) != ECODOC_CA_OK
@@ -284,7 +287,8 @@ ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
         return ECODOC_CA_USAGE;
     }
 
-    expires = ecodoc_ca_enroll_new(ca, user, (long) days, cost, code);
+    expires = ecodoc_ca_enroll_new(ca, user, (long) days, cost,
+                                   replace != NULL, code);
     if (expires < 0) {
         return ECODOC_CA_ERROR;
     }
@@ -293,6 +297,11 @@ ecodoc_ca_enroll_code(ecodoc_ca_t *ca, int argc, char **argv)
 
     printf("user: %s\ncertificate password: %s\nexpires: %s\n", user, code,
            exp);
+
+    if (replace != NULL) {
+        printf("replaces: the certificate bound to %s when the new one "
+               "signs up\n", user);
+    }
 
     OPENSSL_cleanse(code, sizeof(code));
 
@@ -323,6 +332,10 @@ ecodoc_ca_code_state(const char *s)
 
     if (strcmp(s, "nosession") == 0) {
         return ECODOC_CA_CODE_NOSESSION;
+    }
+
+    if (strcmp(s, "cancelled") == 0) {
+        return ECODOC_CA_CODE_CANCELLED;
     }
 
     return ECODOC_CA_CODE_WRONG;
@@ -510,11 +523,15 @@ ecodoc_ca_enroll_session(ecodoc_ca_t *ca, const char *token,
     ECODOC_CA_FIELD("csrf", s->csrf);
     ECODOC_CA_FIELD("key", s->key);
     ECODOC_CA_FIELD("fp", s->fp);
+    ECODOC_CA_FIELD("renew", s->renew);
 
 #undef ECODOC_CA_FIELD
 
     v = ecodoc_ca_redis_field(r, "pem");
     s->pem = (v != NULL) ? strdup(v) : NULL;
+    v = ecodoc_ca_redis_field(r, "p12");
+    s->p12 = (v != NULL) ? strdup(v) : NULL;
+    s->p12_taken = ecodoc_ca_redis_field(r, "p12_taken") != NULL;
 
     freeReplyObject(r);
 
@@ -527,6 +544,12 @@ ecodoc_ca_enroll_session_free(ecodoc_ca_esess_t *s)
 {
     free(s->pem);
     s->pem = NULL;
+
+    if (s->p12 != NULL) {
+        OPENSSL_cleanse(s->p12, strlen(s->p12));
+        free(s->p12);
+        s->p12 = NULL;
+    }
 }
 
 

@@ -88,6 +88,13 @@ void ecodoc_ca_db_free(ecodoc_ca_db_t *db);
 int ecodoc_ca_init(ecodoc_ca_t *ca, int argc, char **argv);
 int ecodoc_ca_certs(ecodoc_ca_t *ca, int argc, char **argv);
 
+/*
+ * What the gate says of n certificates (lua/cert_states.lua): three
+ * strings each, state, reason and time of a revocation; NULL reported
+ */
+struct redisReply *ecodoc_ca_cert_states(ecodoc_ca_t *ca, const char **fps,
+    size_t n);
+
 
 /* ecodoc_ca_issue.c: certificates */
 
@@ -145,10 +152,11 @@ int ecodoc_ca_crl(ecodoc_ca_t *ca, int argc, char **argv);
 
 /*
  * A new certificate password for user, printed into pw: the unix time it
- * expires (by Redis' clock), or -1 reported.
+ * expires (by Redis' clock), or -1 reported.  With replace, its
+ * certificate takes over the user's binding at its sign-up (a new PC).
  */
 long long ecodoc_ca_enroll_new(ecodoc_ca_t *ca, const char *user, long days,
-    unsigned cost, char pw[ECODOC_CA_CODE_LEN + 1]);
+    unsigned cost, int replace, char pw[ECODOC_CA_CODE_LEN + 1]);
 
 /* the registration notice (ja + en) for user; no secrets */
 void ecodoc_ca_enroll_notice(const char *user, const char *enroll_url,
@@ -173,6 +181,7 @@ typedef enum {
     ECODOC_CA_CODE_EXPIRED,
     ECODOC_CA_CODE_LOCKED,
     ECODOC_CA_CODE_NOSESSION,
+    ECODOC_CA_CODE_CANCELLED,             /* a renewal no longer stands */
     ECODOC_CA_CODE_ERROR
 } ecodoc_ca_code_e;
 
@@ -183,11 +192,17 @@ typedef struct {
     char   csrf[ECODOC_CA_TOKEN_LEN];
     char   key[16];                       /* STEP2's key type */
     char   fp[ECODOC_CA_FP_LEN];          /* STEP3's certificate */
+    char   renew[ECODOC_CA_FP_LEN];       /* a renewal: the certificate */
     char  *pem;                           /* its PEM (malloc'ed) or NULL */
+    char  *p12;                           /* the PKCS#12, base64, or NULL */
+    int    p12_taken;                     /* downloaded at least once */
 } ecodoc_ca_esess_t;
 
 /* 256 random bits as base64url; -1 on failure */
 int ecodoc_ca_token(char out[ECODOC_CA_TOKEN_LEN]);
+
+/* the ID a session cookie's token is stored under: its hex SHA-256 */
+void ecodoc_ca_sid(const char *token, char sid[ECODOC_CA_FP_LEN]);
 
 /* STEP1: checks the password; OK makes a session (token, its csrf) */
 ecodoc_ca_code_e ecodoc_ca_enroll_check(ecodoc_ca_t *ca, const char *user,

@@ -614,10 +614,88 @@ ecodoc_ca_revoke(ecodoc_ca_t *ca, int argc, char **argv)
 }
 
 
+/*
+ * The database learns the revocations made at the gate only (a renewal's
+ * or a new PC's takeover revokes the old certificate in Redis): each
+ * valid record Redis has revoked is marked, with its reason when it is a
+ * CRL reason.  0 (the count on stdout), or -1 reported: Redis unreachable
+ * leaves the database as it is.
+ */
+
+static int
+ecodoc_ca_crl_sync(ecodoc_ca_t *ca, ecodoc_ca_db_t *db)
+{
+    size_t            i, k, n;
+    long long         at;
+    redisReply       *r;
+    const char      **fps, *why;
+    ecodoc_ca_rec_t **recs;
+
+    fps = calloc(db->n + 1, sizeof(char *));
+    recs = calloc(db->n + 1, sizeof(ecodoc_ca_rec_t *));
+
+    if (fps == NULL || recs == NULL) {
+        free(fps);
+        free(recs);
+        ecodoc_ca_error("out of memory");
+        return -1;
+    }
+
+    for (k = 0, i = 0; i < db->n; i++) {
+        if (db->rec[i].status == 'V') {
+            recs[k] = &db->rec[i];
+            fps[k++] = db->rec[i].fp;
+        }
+    }
+
+    r = (k > 0) ? ecodoc_ca_cert_states(ca, fps, k) : NULL;
+
+    if (k > 0 && r == NULL) {
+        free(fps);
+        free(recs);
+        return -1;
+    }
+
+    for (n = 0, i = 0; i < k; i++) {
+        if (strcmp(r->element[3 * i]->str, "revoked") != 0) {
+            continue;
+        }
+
+        why = r->element[3 * i + 1]->str;
+
+        if (ecodoc_ca_number(r->element[3 * i + 2]->str, 1,
+                             (long long) 1 << 40, &at) != 0)
+        {
+            at = (long long) time(NULL);
+        }
+
+        recs[i]->status = 'R';
+        recs[i]->revoked = at;
+        snprintf(recs[i]->reason, sizeof(recs[i]->reason), "%s",
+                 ecodoc_ca_reason_code(why) >= 0 ? why : "unspecified");
+        n++;
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    free(fps);
+    free(recs);
+
+    if (n > 0) {
+        printf("%zu revocation%s at the gate added to the CA database\n", n,
+               n == 1 ? "" : "s");
+    }
+
+    return (int) n;
+}
+
+
 int
 ecodoc_ca_crl(ecodoc_ca_t *ca, int argc, char **argv)
 {
-    int               rc;
+    int               rc, n;
     long long         days;
     const char       *dir, *passfile, *days_s;
     ecodoc_ca_db_t    db;
@@ -629,8 +707,6 @@ ecodoc_ca_crl(ecodoc_ca_t *ca, int argc, char **argv)
         { "--days", 1, &days_s },
         { NULL, 0, NULL }
     };
-
-    (void) ca;
 
     dir = NULL;
     passfile = NULL;
@@ -654,6 +730,18 @@ ecodoc_ca_crl(ecodoc_ca_t *ca, int argc, char **argv)
         && ecodoc_ca_db_lock(&pki) == 0
         && ecodoc_ca_db_read(&pki, &db) == 0)
     {
+        n = ecodoc_ca_crl_sync(ca, &db);
+
+        if (n < 0) {
+            ecodoc_ca_error("warning: the revocations made at the gate only "
+                            "are not in this CRL");
+
+        } else if (n > 0 && ecodoc_ca_db_write(&pki, &db) != 0) {
+            ecodoc_ca_db_free(&db);
+            ecodoc_ca_pki_free(&pki);
+            return ECODOC_CA_ERROR;
+        }
+
         if (ecodoc_ca_crl_write(&pki, &db, (long) days) == 0) {
             printf("CRL written to %s/crl.pem\n", dir);
             rc = ECODOC_CA_OK;

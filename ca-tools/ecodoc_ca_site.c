@@ -20,7 +20,8 @@
 
 
 #define ECODOC_CA_CHECK_WAIT   5     /* s, default of --check-wait */
-#define ECODOC_CA_LOCK_BUSY    -2
+#define ECODOC_CA_POST_PAGES   5     /* of ecodoc_ca_site_route()'s */
+#define ECODOC_CA_RENEWAL      30    /* days, default of --renewal */
 
 
 static void
@@ -36,7 +37,7 @@ ecodoc_ca_site_alarm(int signo)
  * (a lock file that cannot be made: the check goes on without it).
  */
 
-static int
+int
 ecodoc_ca_site_lock(ecodoc_ca_site_t *site)
 {
     int               fd, rc, err;
@@ -84,16 +85,12 @@ ecodoc_ca_site_lock(ecodoc_ca_site_t *site)
 static void
 ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
 {
-    int                rc, lock;
-    char              *cookie, *user, *pw, token[ECODOC_CA_TOKEN_LEN];
+    int                lock;
+    char              *user, *pw, token[ECODOC_CA_TOKEN_LEN];
     ecodoc_ca_code_e   code;
     ecodoc_ca_esess_t  s;
 
-    cookie = ecodoc_ca_http_cookie(pg->req, ECODOC_CA_CSRF_COOKIE);
-    rc = ecodoc_ca_form_ok(pg, cookie);
-    free(cookie);
-
-    if (rc != 0) {
+    if (ecodoc_ca_form_cookie_ok(pg) != 0) {
         return;
     }
 
@@ -187,6 +184,8 @@ ecodoc_ca_session(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s, int quiet)
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
         return -1;
     }
+
+    pg->renewal = rc == 1 && s->renew[0] != '\0';
 
     if (rc == 0 && !quiet) {
         if (pg->post) {
@@ -283,6 +282,9 @@ ecodoc_ca_step3_redeem(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
     case ECODOC_CA_CODE_NOSESSION:
         ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_NOSESSION);
         return -1;
+    case ECODOC_CA_CODE_CANCELLED:
+        ecodoc_ca_page_error(pg, 403, ECODOC_CA_T_CANCELLED);
+        return -1;
     case ECODOC_CA_CODE_ERROR:
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
         return -1;
@@ -337,16 +339,29 @@ ecodoc_ca_step3_issue(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
 
 
 static void
+ecodoc_ca_p12_send(ecodoc_ca_page_t *pg, const char *user,
+    const unsigned char *der, size_t len)
+{
+    pg->resp->status = 200;
+    ecodoc_ca_resp_header(pg->resp, "Content-Type: application/x-pkcs12");
+    ecodoc_ca_resp_header(pg->resp, "Content-Disposition: attachment; "
+                          "filename=\"%s.p12\"", user);
+    ecodoc_ca_resp_add(pg->resp, (const char *) der, len);
+}
+
+
+static void
 ecodoc_ca_step3_p12(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 {
     X509           *x;
-    char           *pw, *pw2;
+    char           *pw, *pw2, *b64;
     size_t          len, n;
     EVP_PKEY       *key;
     unsigned char  *der;
 
     pw = ecodoc_ca_field(pg, "p12pw");
     pw2 = ecodoc_ca_field(pg, "p12pw2");
+    b64 = NULL;
     key = NULL;
     der = NULL;
     x = NULL;
@@ -396,11 +411,31 @@ ecodoc_ca_step3_p12(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
         goto done;
     }
 
-    pg->resp->status = 200;
-    ecodoc_ca_resp_header(pg->resp, "Content-Type: application/x-pkcs12");
-    ecodoc_ca_resp_header(pg->resp, "Content-Disposition: attachment; "
-                          "filename=\"%s.p12\"", s->user);
-    ecodoc_ca_resp_add(pg->resp, (char *) der, len);
+    /*
+     * the file waits in the session (encrypted with the password just
+     * set) for the result page, which starts its download: the form is
+     * answered with a page that says what happened, never left on screen
+     */
+
+    b64 = malloc(4 * ((len + 2) / 3) + 1);
+
+    if (b64 != NULL
+        && EVP_EncodeBlock((unsigned char *) b64, der, (int) len) > 0
+        && ecodoc_ca_enroll_set(pg->site->ca, s, "p12", b64) == 0)
+    {
+        ecodoc_ca_page_redirect(pg, ECODOC_CA_SITE_PREFIX "step3");
+
+    } else {
+        /* the certificate is issued: deliver it anyway, here and now */
+        ecodoc_ca_http_log("cannot keep the PKCS#12 in the session: sent "
+                           "in the answer");
+        ecodoc_ca_p12_send(pg, s->user, der, len);
+    }
+
+    if (b64 != NULL) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+    }
 
 done:
 
@@ -529,6 +564,55 @@ ecodoc_ca_certificate_pem(ecodoc_ca_page_t *pg)
 }
 
 
+/* the PKCS#12 issued in this session, as often as asked while it lasts */
+
+static void
+ecodoc_ca_certificate_p12(ecodoc_ca_page_t *pg)
+{
+    int                n;
+    size_t             len;
+    unsigned char     *der;
+    ecodoc_ca_esess_t  s;
+
+    if (ecodoc_ca_session(pg, &s, 0) != 1) {
+        return;
+    }
+
+    len = (s.p12 != NULL) ? strlen(s.p12) : 0;
+    der = (len > 0) ? malloc(len) : NULL;
+    n = (der != NULL) ? EVP_DecodeBlock(der, (unsigned char *) s.p12,
+                                        (int) len)
+                      : -1;
+
+    if (s.p12 == NULL) {
+        ecodoc_ca_page_error(pg, 404, ECODOC_CA_T_NOTFOUND);
+
+    } else if (n <= 0) {
+        ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
+
+    } else {
+        /* EVP_DecodeBlock counts the padding's zero bytes in */
+        n -= (s.p12[len - 1] == '=') + (len > 1 && s.p12[len - 2] == '=');
+
+        if (!s.p12_taken
+            && ecodoc_ca_enroll_set(pg->site->ca, &s, "p12_taken", "1") != 0)
+        {
+            ecodoc_ca_http_log("cannot note the download in the session");
+        }
+
+        ecodoc_ca_p12_send(pg, s.user, der, (size_t) n);
+        ecodoc_ca_http_log("PKCS#12 of %s downloaded", s.user);
+    }
+
+    if (der != NULL) {
+        OPENSSL_cleanse(der, len);
+        free(der);
+    }
+
+    ecodoc_ca_enroll_session_free(&s);
+}
+
+
 /* STEP4 */
 
 /* the state of a certificate in the CA database */
@@ -573,24 +657,24 @@ ecodoc_ca_step4(ecodoc_ca_page_t *pg)
 {
     int                rc;
     X509              *x;
+    time_t             na;
     char               fp[ECODOC_CA_FP_LEN], serial[ECODOC_CA_SERIAL_LEN],
-                       subject[ECODOC_CA_SUBJECT_MAX], na[ECODOC_CA_TIME_LEN];
+                       subject[ECODOC_CA_SUBJECT_MAX];
     ecodoc_ca_esess_t  s;
     ecodoc_ca_text_e   verdict;
 
     x = ecodoc_ca_client_cert(pg);
 
     if (x == NULL) {
-        ecodoc_ca_page_start(pg, 403, 4);
-        ecodoc_ca_page_msg(pg, ECODOC_CA_T(pg, ECODOC_CA_T_NOCERT), NULL);
-        ecodoc_ca_page_end(pg);
+        /* no certificate yet: how to install it, again */
+        ecodoc_ca_install_page(pg, 403, ECODOC_CA_T_NOCERT);
         return;
     }
 
     ecodoc_ca_cert_fp(x, fp);
     ecodoc_ca_cert_serial(x, serial);
     ecodoc_ca_cert_subject(x, subject, sizeof(subject));
-    ecodoc_ca_iso_time(na, (time_t) ecodoc_ca_cert_not_after(x), -1);
+    na = (time_t) ecodoc_ca_cert_not_after(x);
     X509_free(x);
 
     rc = ecodoc_ca_session(pg, &s, 1);
@@ -620,8 +704,15 @@ static void
 ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
     ecodoc_ca_resp_t *resp)
 {
+    int                i, get_only;
     const char        *page, *m;
     ecodoc_ca_page_t   pg;
+
+    /* the first ECODOC_CA_POST_PAGES take a POST */
+    static const char  *pages[] = {
+        "", "step1", "step2", "step3", "renew",
+        "step4", "install", "certificate.pem", "certificate.p12", NULL
+    };
 
     pg.site = site;
     pg.req = req;
@@ -632,6 +723,8 @@ ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
 
     m = req->method;
     pg.post = strcmp(m, "POST") == 0;
+    pg.renewal = 0;
+    pg.refresh = NULL;
 
     if (strncmp(req->path, ECODOC_CA_SITE_PREFIX,
                 sizeof(ECODOC_CA_SITE_PREFIX) - 1) != 0)
@@ -642,21 +735,25 @@ ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
 
     page = req->path + sizeof(ECODOC_CA_SITE_PREFIX) - 1;
 
-    if (strcmp(page, "") != 0 && strcmp(page, "step1") != 0
-        && strcmp(page, "step2") != 0 && strcmp(page, "step3") != 0
-        && strcmp(page, "step4") != 0
-        && strcmp(page, "certificate.pem") != 0)
-    {
+    /* the pages that take a POST, then those that only show */
+
+    for (i = 0; pages[i] != NULL; i++) {
+        if (strcmp(page, pages[i]) == 0) {
+            break;
+        }
+    }
+
+    if (pages[i] == NULL) {
         ecodoc_ca_page_error(&pg, 404, ECODOC_CA_T_NOTFOUND);
         return;
     }
 
+    get_only = i >= ECODOC_CA_POST_PAGES;
+
     if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0
-        && (!pg.post || strcmp(page, "step4") == 0
-            || strcmp(page, "certificate.pem") == 0))
+        && (!pg.post || get_only))
     {
-        ecodoc_ca_resp_header(resp, "Allow: %s", strcmp(page, "step4") == 0
-                              || strcmp(page, "certificate.pem") == 0
+        ecodoc_ca_resp_header(resp, "Allow: %s", get_only
                               ? "GET, HEAD" : "GET, HEAD, POST");
         ecodoc_ca_page_error(&pg, 405, ECODOC_CA_T_METHOD);
         return;
@@ -677,6 +774,15 @@ ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
 
     } else if (strcmp(page, "step4") == 0) {
         ecodoc_ca_step4(&pg);
+
+    } else if (strcmp(page, "renew") == 0) {
+        ecodoc_ca_renew(&pg);
+
+    } else if (strcmp(page, "install") == 0) {
+        ecodoc_ca_install_page(&pg, 200, ECODOC_CA_T_MAX);
+
+    } else if (strcmp(page, "certificate.p12") == 0) {
+        ecodoc_ca_certificate_p12(&pg);
 
     } else {
         ecodoc_ca_certificate_pem(&pg);
@@ -703,9 +809,9 @@ int
 ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
 {
     int                rc;
-    long long          days, mode, wait;
+    long long          days, mode, wait, renewal, max, lifetime;
     const char        *dir, *passfile, *listen, *site_url, *days_s, *mode_s,
-                      *wait_s;
+                      *wait_s, *renewal_s, *max_s, *lifetime_s;
     ecodoc_ca_pki_t    pki;
     ecodoc_ca_site_t   site;
 
@@ -717,6 +823,9 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
         { "--days", 1, &days_s },
         { "--socket-mode", 1, &mode_s },
         { "--check-wait", 1, &wait_s },
+        { "--renewal", 1, &renewal_s },
+        { "--max-failures", 1, &max_s },
+        { "--session-lifetime", 1, &lifetime_s },
         { NULL, 0, NULL }
     };
 
@@ -727,8 +836,14 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     days_s = NULL;
     mode_s = "0660";
     wait_s = NULL;
+    renewal_s = NULL;
+    max_s = NULL;
+    lifetime_s = NULL;
     days = ECODOC_CA_DEFAULT_DAYS;
     wait = ECODOC_CA_CHECK_WAIT;
+    renewal = ECODOC_CA_RENEWAL;
+    max = 6;
+    lifetime = 8 * 3600;
 
     if (ecodoc_ca_options(argc, argv, opts, NULL, 0, NULL) != ECODOC_CA_OK
         || (dir = ecodoc_ca_dir(dir)) == NULL)
@@ -754,6 +869,34 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
         return ECODOC_CA_USAGE;
     }
 
+    if (renewal_s != NULL) {
+        if (strcmp(renewal_s, "off") == 0) {
+            renewal = ECODOC_CA_RENEWAL_OFF;
+
+        } else if (strcmp(renewal_s, "on") == 0) {
+            renewal = ECODOC_CA_RENEWAL_ANY;
+
+        } else if (ecodoc_ca_number(renewal_s, 1, 3650, &renewal) != 0) {
+            ecodoc_ca_usage_error("invalid --renewal \"%s\": use off, on or "
+                                  "days 1..3650", renewal_s);
+            return ECODOC_CA_USAGE;
+        }
+    }
+
+    if (max_s != NULL && ecodoc_ca_number(max_s, 1, 100, &max) != 0) {
+        ecodoc_ca_usage_error("invalid --max-failures \"%s\": use 1..100",
+                              max_s);
+        return ECODOC_CA_USAGE;
+    }
+
+    if (lifetime_s != NULL
+        && ecodoc_ca_number(lifetime_s, 60, 366 * 86400, &lifetime) != 0)
+    {
+        ecodoc_ca_usage_error("invalid --session-lifetime \"%s\": use "
+                              "60..31622400 seconds", lifetime_s);
+        return ECODOC_CA_USAGE;
+    }
+
     mode = strtoll(mode_s, NULL, 8);
 
     if (strspn(mode_s, "01234567") != strlen(mode_s) || mode_s[0] == '\0'
@@ -774,6 +917,9 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     site.site_url = ecodoc_ca_site_url(site_url);
     site.days = (long) days;
     site.check_wait = (unsigned) wait;
+    site.renewal = (long) renewal;
+    site.max_failures = (unsigned) max;
+    site.lifetime = (long) lifetime;
 
     /* each connection's process opens its own Redis connection */
     ecodoc_ca_redis_close(ca);

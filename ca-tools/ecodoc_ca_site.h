@@ -14,6 +14,11 @@
 #define ECODOC_CA_SITE_PREFIX    "/enroll/"
 #define ECODOC_CA_COOKIE         "__Host-enroll"
 #define ECODOC_CA_CSRF_COOKIE    "__Host-enroll-csrf"
+#define ECODOC_CA_GATE_COOKIE    "__Host-ecodoc"     /* the gate's session */
+#define ECODOC_CA_RENEW_PAGE     ECODOC_CA_SITE_PREFIX "renew"
+#define ECODOC_CA_RENEWAL_OFF    -1
+#define ECODOC_CA_RENEWAL_ANY    0
+#define ECODOC_CA_LOCK_BUSY      -2
 #define ECODOC_CA_P12_MIN        8
 #define ECODOC_CA_P12_MAX        128
 
@@ -24,6 +29,9 @@ typedef struct {
     const char       *site_url;
     long              days;
     unsigned          check_wait;    /* s a STEP1 waits for its check */
+    long              renewal;       /* days before expiry, _OFF, _ANY */
+    unsigned          max_failures;  /* the gate's ecodoc_max_failures */
+    long              lifetime;      /* the gate's ecodoc_session_lifetime */
 } ecodoc_ca_site_t;
 
 
@@ -35,6 +43,8 @@ typedef struct {
     int                 en;
     const char         *addr;
     int                 post;
+    int                 renewal;     /* a renewal's enrollment session */
+    const char         *refresh;     /* a URL the page goes on to, or NULL */
 } ecodoc_ca_page_t;
 
 
@@ -92,6 +102,25 @@ typedef enum {
     ECODOC_CA_T_SERIAL,
     ECODOC_CA_T_FINGERPRINT,
     ECODOC_CA_T_NOT_AFTER,
+    ECODOC_CA_T_CANCELLED,
+    ECODOC_CA_T_P12_READY,
+    ECODOC_CA_T_P12_DOWNLOAD,
+    ECODOC_CA_T_P12_AUTO,
+    ECODOC_CA_T_INSTALL,
+    ECODOC_CA_T_DAYS_LEFT,
+    ECODOC_CA_T_RENEW,
+    ECODOC_CA_T_RENEW_INTRO,
+    ECODOC_CA_T_RENEW_OFF,
+    ECODOC_CA_T_RENEW_EARLY,
+    ECODOC_CA_T_RENEW_LOGIN,
+    ECODOC_CA_T_TO_LOGIN,
+    ECODOC_CA_T_RENEW_DENIED,
+    ECODOC_CA_T_RENEW_PASSWORD,
+    ECODOC_CA_T_RENEW_WRONG,
+    ECODOC_CA_T_RENEW_LOCKED,
+    ECODOC_CA_T_RENEW_BUTTON,
+    ECODOC_CA_T_RENEW_AGAIN,
+    ECODOC_CA_T_CURRENT,
     ECODOC_CA_T_MAX
 } ecodoc_ca_text_e;
 
@@ -109,6 +138,9 @@ extern const char  *ecodoc_ca_key_types[][3];
 /* how to install the certificate, as HTML */
 const char *ecodoc_ca_howto(int en);
 
+/* a date and time (UTC) as people read it in the page's language */
+void ecodoc_ca_date(int en, time_t t, char *buf, size_t size);
+
 
 /* ecodoc_ca_site_html.c: the pages */
 
@@ -120,8 +152,13 @@ void ecodoc_ca_page_end(ecodoc_ca_page_t *pg);
 void ecodoc_ca_page_msg(ecodoc_ca_page_t *pg, const char *text,
     const char *more);
 
-/* a page with only a message (and a way back to STEP1) */
+/* a page with only a message (and a way back to STEP1, or to the
+ * renewal page for a renewal) */
 void ecodoc_ca_page_error(ecodoc_ca_page_t *pg, int status,
+    ecodoc_ca_text_e t);
+
+/* a paragraph with a link */
+void ecodoc_ca_page_link(ecodoc_ca_page_t *pg, const char *href,
     ecodoc_ca_text_e t);
 
 void ecodoc_ca_page_redirect(ecodoc_ca_page_t *pg, const char *to);
@@ -146,13 +183,44 @@ void ecodoc_ca_step2_form(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s);
 void ecodoc_ca_step3_forms(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
     int status, const char *msg, const char *more, const char *field);
 
-/* STEP3 after issuance: the PEM (CSR path), the way on to STEP4 */
+/*
+ * STEP3 after issuance: the PKCS#12 file to download (its download
+ * started once), or the PEM (CSR path); the way on to STEP4
+ */
 void ecodoc_ca_step3_done(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s);
 
 /* STEP4: the certificate presented and the verdict on it */
 void ecodoc_ca_step4_page(ecodoc_ca_page_t *pg, const char *subject,
-    const char *serial, const char *fp, const char *not_after,
+    const char *serial, const char *fp, time_t not_after,
     ecodoc_ca_text_e verdict);
+
+/* the installation instructions on their own, with the way to STEP4 */
+void ecodoc_ca_install_page(ecodoc_ca_page_t *pg, int status,
+    ecodoc_ca_text_e msg);
+
+/*
+ * The renewal page: who, the current certificate's expiry, and the
+ * password form, or (msg without form) why not; field names the field
+ * msg is about
+ */
+void ecodoc_ca_renew_page(ecodoc_ca_page_t *pg, int status,
+    const char *user, time_t not_after, ecodoc_ca_text_e msg,
+    const char *field, int form);
+
+
+/* ecodoc_ca_site.c */
+
+/*
+ * one password check at a time across the server's children: the lock's
+ * descriptor (closed to release it), ECODOC_CA_LOCK_BUSY after
+ * --check-wait, or -1 without a lock
+ */
+int ecodoc_ca_site_lock(ecodoc_ca_site_t *site);
+
+
+/* ecodoc_ca_site_renew.c: renewal with the current certificate */
+
+void ecodoc_ca_renew(ecodoc_ca_page_t *pg);
 
 
 /* ecodoc_ca_site_form.c: what a request sends */
@@ -162,6 +230,9 @@ char *ecodoc_ca_field(ecodoc_ca_page_t *pg, const char *name);
 
 /* a POST's form: urlencoded, with the csrf that expect names; 0 or sent */
 int ecodoc_ca_form_ok(ecodoc_ca_page_t *pg, const char *expect);
+
+/* the same with the token of the csrf cookie (STEP1's, the renewal's) */
+int ecodoc_ca_form_cookie_ok(ecodoc_ca_page_t *pg);
 
 /* the client certificate nginx verified and passed on, or NULL */
 X509 *ecodoc_ca_client_cert(ecodoc_ca_page_t *pg);

@@ -68,6 +68,22 @@ ecodoc_ca_form_ok(ecodoc_ca_page_t *pg, const char *expect)
 }
 
 
+/* a POST of a form whose csrf token is in the csrf cookie (STEP1, renew) */
+
+int
+ecodoc_ca_form_cookie_ok(ecodoc_ca_page_t *pg)
+{
+    int    rc;
+    char  *cookie;
+
+    cookie = ecodoc_ca_http_cookie(pg->req, ECODOC_CA_CSRF_COOKIE);
+    rc = ecodoc_ca_form_ok(pg, cookie);
+    free(cookie);
+
+    return rc;
+}
+
+
 /* the certificate nginx verified, from the headers it sets */
 
 X509 *

@@ -3,7 +3,9 @@
  * the forms of STEP1-3 with their errors, STEP4, messages and redirects.
  */
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ecodoc_ca_site.h"
 
@@ -90,7 +92,16 @@ ecodoc_ca_page_start(ecodoc_ca_page_t *pg, int status, int step)
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TITLE));
     ecodoc_ca_resp_puts(pg->resp, " | ");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_SERVICE));
-    ecodoc_ca_resp_puts(pg->resp, "</title>\n<style>\n");
+    ecodoc_ca_resp_puts(pg->resp, "</title>\n");
+
+    if (pg->refresh != NULL) {
+        ecodoc_ca_resp_puts(pg->resp, "<meta http-equiv=\"refresh\" "
+                            "content=\"0;url=");
+        ecodoc_ca_resp_html(pg->resp, pg->refresh);
+        ecodoc_ca_resp_puts(pg->resp, "\">\n");
+    }
+
+    ecodoc_ca_resp_puts(pg->resp, "<style>\n");
     ecodoc_ca_resp_puts(pg->resp, ecodoc_ca_style);
     ecodoc_ca_resp_puts(pg->resp, "</style>\n</head>\n<body>\n<header>");
     ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_SERVICE));
@@ -144,18 +155,35 @@ ecodoc_ca_page_msg(ecodoc_ca_page_t *pg, const char *text, const char *more)
 }
 
 
-/* a page with only a message (and a way back to STEP1) */
+/* a page with only a message (and a way back) */
 
 void
 ecodoc_ca_page_error(ecodoc_ca_page_t *pg, int status, ecodoc_ca_text_e t)
 {
     ecodoc_ca_page_start(pg, status, 0);
     ecodoc_ca_page_msg(pg, ECODOC_CA_T(pg, t), NULL);
-    ecodoc_ca_resp_puts(pg->resp, "<p><a href=\"" ECODOC_CA_SITE_PREFIX
-                        "\">");
-    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_STEP1));
-    ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
+
+    if (pg->renewal) {
+        ecodoc_ca_page_link(pg, ECODOC_CA_RENEW_PAGE,
+                            ECODOC_CA_T_RENEW_AGAIN);
+
+    } else {
+        ecodoc_ca_page_link(pg, ECODOC_CA_SITE_PREFIX, ECODOC_CA_T_STEP1);
+    }
+
     ecodoc_ca_page_end(pg);
+}
+
+
+void
+ecodoc_ca_page_link(ecodoc_ca_page_t *pg, const char *href,
+    ecodoc_ca_text_e t)
+{
+    ecodoc_ca_resp_puts(pg->resp, "<p><a href=\"");
+    ecodoc_ca_resp_html(pg->resp, href);
+    ecodoc_ca_resp_puts(pg->resp, "\">");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, t));
+    ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
 }
 
 
@@ -411,30 +439,43 @@ ecodoc_ca_step3_forms(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s,
 }
 
 
-/* STEP3 after issuance: the PEM (CSR path), the way on to STEP4 */
+/* STEP3 after issuance: the PKCS#12 or the PEM, the way on to STEP4 */
 
 void
 ecodoc_ca_step3_done(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 {
+    /* the PKCS#12's download starts by itself the first time only */
+    pg->refresh = (s->p12 != NULL && !s->p12_taken)
+                  ? ECODOC_CA_SITE_PREFIX "certificate.p12" : NULL;
+
     ecodoc_ca_page_start(pg, 200, 3);
     ecodoc_ca_resp_puts(pg->resp, "<p id=\"issued\" class=\"done\" "
                         "role=\"status\">");
-    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_ISSUED));
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, s->p12 != NULL
+                                                  ? ECODOC_CA_T_P12_READY
+                                                  : ECODOC_CA_T_ISSUED));
     ecodoc_ca_resp_puts(pg->resp, "</p>\n");
 
-    if (s->pem != NULL) {
+    if (s->p12 != NULL) {
+        ecodoc_ca_resp_puts(pg->resp, "<p>");
+        ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_P12_AUTO));
+        ecodoc_ca_resp_puts(pg->resp, "</p>\n<p><a id=\"download\" href=\""
+                            ECODOC_CA_SITE_PREFIX "certificate.p12\">");
+        ecodoc_ca_resp_html(pg->resp,
+                            ECODOC_CA_T(pg, ECODOC_CA_T_P12_DOWNLOAD));
+        ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
+
+    } else if (s->pem != NULL) {
         ecodoc_ca_resp_puts(pg->resp, "<pre id=\"certificate\">");
         ecodoc_ca_resp_html(pg->resp, s->pem);
-        ecodoc_ca_resp_puts(pg->resp, "</pre>\n<p><a href=\""
+        ecodoc_ca_resp_puts(pg->resp, "</pre>\n<p><a id=\"download\" href=\""
                             ECODOC_CA_SITE_PREFIX "certificate.pem\">");
         ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_DOWNLOAD));
         ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
     }
 
-    ecodoc_ca_resp_puts(pg->resp, "<p><a href=\"" ECODOC_CA_SITE_PREFIX
-                        "step4\">");
-    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TO_STEP4));
-    ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
+    ecodoc_ca_page_link(pg, ECODOC_CA_SITE_PREFIX "step4",
+                        ECODOC_CA_T_TO_STEP4);
     ecodoc_ca_resp_puts(pg->resp, ecodoc_ca_howto(pg->en));
     ecodoc_ca_page_end(pg);
 }
@@ -444,19 +485,29 @@ ecodoc_ca_step3_done(ecodoc_ca_page_t *pg, ecodoc_ca_esess_t *s)
 
 void
 ecodoc_ca_step4_page(ecodoc_ca_page_t *pg, const char *subject,
-    const char *serial, const char *fp, const char *not_after,
+    const char *serial, const char *fp, time_t not_after,
     ecodoc_ca_text_e verdict)
 {
-    int  ok;
+    int   ok;
+    char  date[64], days[24];
 
     ok = verdict == ECODOC_CA_T_MATCH || verdict == ECODOC_CA_T_DB_VALID;
+
+    ecodoc_ca_date(pg->en, not_after, date, sizeof(date));
+    snprintf(days, sizeof(days), "%lld",
+             (long long) (not_after - time(NULL)) / 86400);
 
     ecodoc_ca_page_start(pg, 200, 4);
     ecodoc_ca_resp_puts(pg->resp, "<table>\n");
     ecodoc_ca_row(pg, "subject", ECODOC_CA_T_SUBJECT, subject);
     ecodoc_ca_row(pg, "serial", ECODOC_CA_T_SERIAL, serial);
     ecodoc_ca_row(pg, "fingerprint", ECODOC_CA_T_FINGERPRINT, fp);
-    ecodoc_ca_row(pg, "not-after", ECODOC_CA_T_NOT_AFTER, not_after);
+    ecodoc_ca_row(pg, "not-after", ECODOC_CA_T_NOT_AFTER, date);
+
+    if (not_after > time(NULL)) {
+        ecodoc_ca_row(pg, "days-left", ECODOC_CA_T_DAYS_LEFT, days);
+    }
+
     ecodoc_ca_resp_puts(pg->resp, "</table>\n<p id=\"verdict\" class=\"");
     ecodoc_ca_resp_puts(pg->resp, ok ? "ok done\" role=\"status"
                                      : "no error\" role=\"alert");
@@ -472,6 +523,98 @@ ecodoc_ca_step4_page(ecodoc_ca_page_t *pg, const char *subject,
         ecodoc_ca_resp_puts(pg->resp, "/ecodoc/signup\">");
         ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TO_SIGNUP));
         ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
+
+    } else {
+        ecodoc_ca_page_link(pg, ECODOC_CA_SITE_PREFIX "install",
+                            ECODOC_CA_T_INSTALL);
+    }
+
+    ecodoc_ca_page_end(pg);
+}
+
+
+/* the installation instructions, with the way to STEP4 */
+
+void
+ecodoc_ca_install_page(ecodoc_ca_page_t *pg, int status,
+    ecodoc_ca_text_e msg)
+{
+    ecodoc_ca_page_start(pg, status, msg != ECODOC_CA_T_MAX ? 4 : 0);
+
+    if (msg != ECODOC_CA_T_MAX) {
+        ecodoc_ca_page_msg(pg, ECODOC_CA_T(pg, msg), NULL);
+    }
+
+    ecodoc_ca_resp_puts(pg->resp, ecodoc_ca_howto(pg->en));
+    ecodoc_ca_page_link(pg, ECODOC_CA_SITE_PREFIX "step4",
+                        ECODOC_CA_T_TO_STEP4);
+    ecodoc_ca_page_link(pg, ECODOC_CA_SITE_PREFIX, ECODOC_CA_T_STEP1);
+    ecodoc_ca_page_end(pg);
+}
+
+
+/* the renewal page */
+
+void
+ecodoc_ca_renew_page(ecodoc_ca_page_t *pg, int status, const char *user,
+    time_t not_after, ecodoc_ca_text_e msg, const char *field, int form)
+{
+    char         csrf[ECODOC_CA_TOKEN_LEN], date[64];
+    const char  *text;
+
+    if (form) {
+        if (ecodoc_ca_token(csrf) != 0) {
+            ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_UNAVAILABLE);
+            return;
+        }
+
+        ecodoc_ca_set_cookie(pg, ECODOC_CA_CSRF_COOKIE, csrf, "3600");
+    }
+
+    ecodoc_ca_page_start(pg, status, 0);
+    ecodoc_ca_resp_puts(pg->resp, "<h2>");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_RENEW));
+    ecodoc_ca_resp_puts(pg->resp, "</h2>\n<p>");
+    ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_RENEW_INTRO));
+    ecodoc_ca_resp_puts(pg->resp, "</p>\n");
+
+    text = (msg != ECODOC_CA_T_MAX) ? ECODOC_CA_T(pg, msg) : NULL;
+
+    if (text != NULL && (field == NULL || !form)) {
+        ecodoc_ca_page_msg(pg, text, NULL);
+    }
+
+    if (user != NULL) {
+        ecodoc_ca_date(pg->en, not_after, date, sizeof(date));
+        ecodoc_ca_resp_puts(pg->resp, "<table>\n");
+        ecodoc_ca_row(pg, "user", ECODOC_CA_T_USER, user);
+        ecodoc_ca_row(pg, "not-after", ECODOC_CA_T_CURRENT, date);
+        ecodoc_ca_resp_puts(pg->resp, "</table>\n");
+    }
+
+    if (msg == ECODOC_CA_T_RENEW_LOGIN) {
+        ecodoc_ca_resp_puts(pg->resp, "<p><a href=\"");
+        ecodoc_ca_resp_html(pg->resp, pg->site->site_url);
+        ecodoc_ca_resp_puts(pg->resp, "/ecodoc/login?next="
+                            ECODOC_CA_RENEW_PAGE "\">");
+        ecodoc_ca_resp_html(pg->resp, ECODOC_CA_T(pg, ECODOC_CA_T_TO_LOGIN));
+        ecodoc_ca_resp_puts(pg->resp, "</a></p>\n");
+    }
+
+    if (form) {
+        ecodoc_ca_form_start(pg, ECODOC_CA_RENEW_PAGE, csrf);
+
+        /* for password managers: whose password this is */
+        ecodoc_ca_resp_puts(pg->resp, "<input type=\"hidden\" "
+                            "autocomplete=\"username\" value=\"");
+        ecodoc_ca_resp_html(pg->resp, user != NULL ? user : "");
+        ecodoc_ca_resp_puts(pg->resp, "\">\n");
+
+        ecodoc_ca_form_input(pg, "password", "password",
+                             ECODOC_CA_T(pg, ECODOC_CA_T_RENEW_PASSWORD),
+                             "autocomplete=\"current-password\"", NULL,
+                             field != NULL ? text : NULL, NULL);
+        ecodoc_ca_form_end(pg, ECODOC_CA_T(pg, ECODOC_CA_T_RENEW_BUTTON));
     }
 
     ecodoc_ca_page_end(pg);

@@ -3,6 +3,9 @@
  * Japanese (the manual's wording) and English.
  */
 
+#include <stdio.h>
+#include <time.h>
+
 #include "ecodoc_ca_site.h"
 
 
@@ -103,6 +106,58 @@ static const char  *ecodoc_ca_texts[ECODOC_CA_T_MAX][2] = {
     { "シリアル番号", "Serial number" },
     { "SHA-256 フィンガープリント", "SHA-256 fingerprint" },
     { "有効期限", "Valid until" },
+    { "この証明書の更新は取り消されました(ログアウト、パスワードの変更、"
+      "証明書の失効などのため)。ログインし直して、もう一度更新して"
+      "ください。",
+      "This renewal was cancelled (you logged out, the password was changed "
+      "or the certificate revoked). Please log in again and renew again." },
+    { "証明書を発行しました。証明書ファイル (.p12) のダウンロードが始まります。"
+      "下の手順でブラウザにインストールしてから、STEP4 で確認してください。",
+      "Your certificate has been issued and its file (.p12) is being "
+      "downloaded. Install it in your browser as described below, then "
+      "check it at STEP4." },
+    { "証明書ファイル (.p12) をダウンロード",
+      "Download the certificate file (.p12)" },
+    { "ダウンロードが始まらないときは、次のリンクから保存してください。",
+      "If the download does not start, save the file from this link." },
+    { "証明書のインストール方法", "How to install the certificate" },
+    { "残り日数", "Days left" },
+    { "証明書の更新", "Renew your certificate" },
+    { "今お使いの証明書で、同じユーザIDの新しい証明書を発行します。"
+      "ログインパスワードを入力すると STEP2 に進みます。新しい証明書で"
+      "サインアップすると、その時点で今の証明書は失効します(それまでは"
+      "今の証明書を使えます)。",
+      "Get a new certificate for the same user ID with the one you use now. "
+      "Enter your login password to go on to STEP2. When you sign up with "
+      "the new certificate, the current one is revoked at that moment "
+      "(until then it keeps working)." },
+    { "証明書の更新は無効になっています。新しい証明書は管理者にご依頼"
+      "ください。",
+      "Certificate renewal is turned off. Please ask your administrator for "
+      "a new certificate." },
+    { "この証明書はまだ更新できません。更新できるのは有効期限の前の"
+      "一定期間だけです。",
+      "This certificate cannot be renewed yet: renewal opens only in the "
+      "last days before it expires." },
+    { "更新するには、今お使いの証明書でログインしてから、このページを"
+      "開いてください。",
+      "To renew, log in with the certificate you use now, then open this "
+      "page again." },
+    { "ログインへ", "Go to the login page" },
+    { "この証明書は更新できません(失効しているか、ユーザIDに登録されて"
+      "いません)。管理者にご連絡ください。",
+      "This certificate cannot be renewed (it is revoked, or not registered "
+      "for a user ID). Please contact your administrator." },
+    { "ログインパスワード", "Login password" },
+    { "パスワードが正しくありません。6回続けて間違えるとユーザIDが"
+      "ロックされます。",
+      "The password is incorrect. Six wrong passwords in a row lock the "
+      "user ID." },
+    { "このユーザIDはロックされています。管理者にご連絡ください。",
+      "This user ID is locked. Please contact your administrator." },
+    { "新しい証明書を申し込む", "Request a new certificate" },
+    { "証明書の更新をやり直す", "Start the renewal again" },
+    { "今の証明書の有効期限", "Your current certificate is valid until" },
 };
 
 
@@ -116,7 +171,7 @@ const char  *ecodoc_ca_key_types[][3] = {
 
 
 static const char  ecodoc_ca_howto_ja[] =
-    "<h3>証明書のインストール方法</h3>\n"
+    "<h3 id=\"install\">証明書のインストール方法</h3>\n"
     "<dl>\n"
     "<dt>Windows (Edge, Chrome)</dt><dd>ダウンロードした .p12 ファイルを"
     "ダブルクリックし、「証明書のインポート ウィザード」で保存場所に"
@@ -140,7 +195,7 @@ static const char  ecodoc_ca_howto_ja[] =
     "</dl>\n";
 
 static const char  ecodoc_ca_howto_en[] =
-    "<h3>Installing the certificate</h3>\n"
+    "<h3 id=\"install\">Installing the certificate</h3>\n"
     "<dl>\n"
     "<dt>Windows (Edge, Chrome)</dt><dd>Double-click the downloaded .p12 "
     "file. In the Certificate Import Wizard choose \"Current User\", enter "
@@ -174,4 +229,34 @@ const char *
 ecodoc_ca_howto(int en)
 {
     return en ? ecodoc_ca_howto_en : ecodoc_ca_howto_ja;
+}
+
+
+/* "2027年12月29日 13:46 (UTC)", "29 December 2027, 13:46 UTC" */
+
+void
+ecodoc_ca_date(int en, time_t t, char *buf, size_t size)
+{
+    struct tm  tm;
+
+    static const char  *months[] = {
+        "January", "February", "March", "April", "May", "June", "July",
+        "August", "September", "October", "November", "December"
+    };
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(buf, size, "-");
+        return;
+    }
+
+    if (en) {
+        snprintf(buf, size, "%d %s %d, %02d:%02d UTC", tm.tm_mday,
+                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                 tm.tm_min);
+
+    } else {
+        snprintf(buf, size, "%d年%d月%d日 %02d:%02d (UTC)",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min);
+    }
 }

@@ -232,7 +232,7 @@ ecodoc_ca_user_enroll(ecodoc_ca_t *ca, const char *user,
         ecodoc_ca_number(e->days, 0, 365, &days);
     }
 
-    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, code) < 0) {
+    if (ecodoc_ca_enroll_new(ca, user, (long) days, cost, 0, code) < 0) {
         ecodoc_ca_error("user %s was added without a certificate password; "
                         "run: ecodoc-ca enroll-code %s", user, user);
         return ECODOC_CA_ERROR;

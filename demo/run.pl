@@ -265,7 +265,9 @@ $e -o /dev/null -D - -d key=ec -d "csrf=\$CSRF" $url/enroll/step2 | $head
 # certificate, the browser downloads demo.p12 (the certificate password is
 # now used up); then what a browser would import, as PEM for curl
 CSRF=\$($e $url/enroll/step3 | $tok)
-$e -o demo.p12 -D - -d mode=p12 -d 'p12pw=$p12pw' -d 'p12pw2=$p12pw' -d "csrf=\$CSRF" $url/enroll/step3 | grep -a -i -e '^HTTP/' -e '^content-disposition'
+$e -o /dev/null -D - -d mode=p12 -d 'p12pw=$p12pw' -d 'p12pw2=$p12pw' -d "csrf=\$CSRF" $url/enroll/step3 | $head
+#   (303 to the page that says the certificate is issued and starts the download)
+$e -o demo.p12 -D - $url/enroll/certificate.p12 | grep -a -i -e '^HTTP/' -e '^content-disposition'
 openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -clcerts -nokeys -out demo.crt
 openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -nocerts -nodes -out demo.key
 #   (or with a key of your own: openssl req -new -newkey ec -pkeyopt
@@ -274,8 +276,8 @@ openssl pkcs12 -in demo.p12 -passin 'pass:$p12pw' -nocerts -nodes -out demo.key
 #   p12pw fields, then $e -o demo.crt $url/enroll/certificate.pem)
 
 # STEP4: the browser presents the certificate: its subject, serial,
-# fingerprint and expiry
-$c $url/enroll/step4 | $text | grep -a -A1 -e サブジェクト -e シリアル -e フィンガープリント -e 有効期限
+# fingerprint, expiry and days left
+$c $url/enroll/step4 | $text | grep -a -A1 -e サブジェクト -e シリアル -e フィンガープリント -e 有効期限 -e 残り日数
 
 # GET /: the certificate is not signed up yet -> 303 to the sign-up page
 $c -o /dev/null -D - $url/ | $head

@@ -59,6 +59,8 @@ const T = {
     p12pw2: 'もう一度',
     issue: 'PKCS#12 を発行してダウンロード',
     issued: '証明書を発行しました。認証情報パスワードは使用済みになりました。',
+    p12Ready: '証明書を発行しました。証明書ファイル (.p12) のダウンロードが始まります。',
+    mismatch: '2つのパスワードが一致しません。',
     thisOne: 'この証明書は、今回の手続きで発行した証明書です。',
     validOne: 'この証明書は本サービスの認証局が発行した有効な証明書です。',
     signup: 'サインアップ',
@@ -88,6 +90,9 @@ const T = {
     userBound: 'このユーザIDは別の証明書でサインアップ済みです。',
     wrongCert: 'この証明書ではこのユーザIDでログインできません。',
     serviceTop: 'サービス TOP',
+    renew: '証明書の更新',
+    loginPassword: 'ログインパスワード',
+    renewButton: '新しい証明書を申し込む',
     diskWarning: 'ディスク使用率が 10 %を超えています',
   },
   en: {
@@ -104,6 +109,8 @@ const T = {
     p12pw2: 'Again',
     issue: 'Issue and download the PKCS#12',
     issued: 'Your certificate has been issued. The certificate password has now been used.',
+    p12Ready: 'Your certificate has been issued and its file (.p12) is being downloaded.',
+    mismatch: 'The two passwords differ.',
     thisOne: 'This is the certificate issued in this enrollment.',
     validOne: "This certificate was issued by this service's CA and is valid.",
     signup: 'Sign up',
@@ -133,6 +140,9 @@ const T = {
     userBound: 'This user ID has already been signed up with another certificate.',
     wrongCert: 'This certificate is not registered for this user ID.',
     serviceTop: 'Service top',
+    renew: 'Renew your certificate',
+    loginPassword: 'Login password',
+    renewButton: 'Request a new certificate',
     diskWarning: 'Disk usage is over 10 %',
   },
 }[LANG];
@@ -260,7 +270,8 @@ const EXAMPLE = {
   origin: 'https://localhost',
   serial: '5F3A9C0E1B2D4F6A8C0E1B2D4F6A8C0E',
   fingerprint: '3b1f0c9e5a7d2e4b6c8a0f1e3d5c7b9a1e3f5d7c9b0a2e4c6d8f0a1b3c5d7e9f',
-  notAfter: '2027-12-31T23:59:59Z',
+  notAfter: { ja: '2027年12月31日 23:59 (UTC)', en: '31 December 2027, 23:59 UTC' },
+  daysLeft: '396',
 };
 
 // form controls a screen reader could not name: no <label for>, no
@@ -286,7 +297,8 @@ async function shot(page, name, opt = {}) {
     const set = (id, v) => { const e = document.getElementById(id); if (e) e.textContent = v; };
     set('serial', ex.serial);
     set('fingerprint', ex.fingerprint);
-    set('not-after', ex.notAfter);
+    set('not-after', ex.notAfter[document.documentElement.lang] || ex.notAfter.en);
+    set('days-left', ex.daysLeft);
     const pem = document.getElementById('certificate');
     if (pem) {
       // a fixed pseudo-random body of the size of an ECDSA P-256 one
@@ -401,6 +413,12 @@ async function main() {
     ok(await heading(page, 2) === T.step3, `STEP3: the heading "${T.step3}"`, await heading(page, 2));
     await shot(page, '04-enroll-step3');
 
+    // two passwords that differ first: refused beside the field
+    await page.getByLabel(T.p12pw).fill(p12pw);
+    await page.getByLabel(T.p12pw2).fill(`${p12pw}-other`);
+    await page.locator('form:has([name=p12pw])').getByRole('button', { name: T.issue }).click();
+    ok((await bodyText(page)).includes(T.mismatch), `STEP3: two passwords that differ: "${T.mismatch}"`, await bodyText(page));
+
     await page.getByLabel(T.p12pw).fill(p12pw);
     await page.getByLabel(T.p12pw2).fill(p12pw);
     const [download] = await Promise.all([
@@ -413,8 +431,15 @@ async function main() {
     await download.saveAs(p12file);
     must(fs.statSync(p12file).size > 500, `STEP3: the PKCS#12 file is there (${fs.statSync(p12file).size} bytes)`);
 
-    await page.goto(`${ORIGIN}/enroll/step3`);
-    ok((await message(page) + await bodyText(page)).includes(T.issued), `STEP3 after the download: "${T.issued}"`, await bodyText(page));
+    // no reload: the form was answered with the page that started the
+    // download, which says what happened and what comes next
+    must(path_(page) === '/enroll/step3', 'STEP3: the result page', page.url());
+    ok((await bodyText(page)).includes(T.p12Ready), `STEP3 after the download, without a reload: "${T.p12Ready}"`, await bodyText(page));
+    ok(await page.locator('form').count() === 0, 'STEP3: no form left on screen');
+    ok(!(await bodyText(page)).includes(T.mismatch), 'STEP3: no earlier error kept');
+    ok(await page.locator('#certificate').count() === 0 && await page.locator('a[href$="certificate.pem"]').count() === 0,
+      'STEP3: no bare certificate PEM offered beside the PKCS#12');
+    ok(await page.locator('a[href$="certificate.p12"]').count() === 1, 'STEP3: a link to the .p12 again');
     ok(await page.getByRole('link', { name: /STEP4/ }).count() > 0, 'STEP3: a link to STEP4');
     ok((await bodyText(page)).includes('Chrome (Linux)'), 'STEP3: how to import the file, Chrome on Linux among them');
     await shot(page, '05-enroll-step3-issued');
@@ -439,7 +464,9 @@ async function main() {
     ok((await page.locator('#subject').innerText()).includes(`CN = ${USER}`), `STEP4: the subject names CN = ${USER}`);
     const serial = (await page.locator('#serial').innerText()).trim();
     ok(serial === cert.serialNumber.toUpperCase(), `STEP4: the serial ${serial}`, cert.serialNumber);
-    ok((await page.locator('#not-after').innerText()).trim().length > 0, 'STEP4: the expiry');
+    const na = (await page.locator('#not-after').innerText()).trim();
+    ok(LANG === 'en' ? /^\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC$/.test(na) : /^\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d \(UTC\)$/.test(na),
+      `STEP4: the expiry as a date in the page's language ("${na}")`);
     const verdict = await bodyText(page);
     ok(verdict.includes(T.thisOne) || verdict.includes(T.validOne), 'STEP4: the certificate is the one just issued, or a valid one of this CA', verdict);
     await shot(page, '06-enroll-step4');
@@ -638,10 +665,93 @@ async function second() {
 }
 
 ///////////////////////////////////////////////////////////////////////////////
+// phase "renew": the first PC renews its certificate from the enrollment
+// site with the password again; the new certificate signs up and takes
+// over; the old one is refused
 
-const phases = { main, second };
+async function login(page, password) {
+  await page.goto(`${ORIGIN}/ecodoc/login`);
+  await page.getByLabel(T.user, { exact: true }).fill(USER);
+  await page.getByLabel(T.password, { exact: true }).fill(password);
+  await page.getByRole('button', { name: T.login }).click();
+}
+
+async function renew() {
+  const fresh = env('E2E_NEW_PASSWORD');
+  const p12pw = env('E2E_RENEW_P12_PASSWORD');
+  const home = path.join(WORK, `home-${LANG}`);
+  const profile = path.join(WORK, `profile-${LANG}`);
+  const p12file = path.join(WORK, `renewed-${LANG}.p12`);
+
+  // the first PC, its certificate as "main" left it
+  let { ctx, page } = await launch(home, profile);
+  try {
+    await login(page, fresh);
+    must(await heading(page, 1) === T.serviceTop, `renewal: logged in with the current certificate (${T.serviceTop})`, await bodyText(page));
+    await page.goto(`${ORIGIN}/enroll/renew`);
+    ok(await heading(page, 2) === T.renew, `renewal: the heading "${T.renew}"`, await bodyText(page));
+    ok((await page.locator('#user').innerText()).trim() === USER, `renewal: the user ID ${USER}`);
+    ok((await page.locator('#not-after').innerText()).trim().length > 0, 'renewal: the current certificate\'s expiry');
+    await shot(page, '20-renew');
+    await page.getByLabel(T.loginPassword).fill(fresh);
+    await page.getByRole('button', { name: T.renewButton }).click();
+    must(path_(page) === '/enroll/step2', 'renewal with the password: on to STEP2, no certificate password asked', page.url());
+    await page.getByRole('button', { name: T.next }).click();
+    must(path_(page) === '/enroll/step3', 'renewal: STEP3', page.url());
+    await page.getByLabel(T.p12pw).fill(p12pw);
+    await page.getByLabel(T.p12pw2).fill(p12pw);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('form:has([name=p12pw])').getByRole('button', { name: T.issue }).click(),
+    ]);
+    await download.saveAs(p12file);
+    ok((await bodyText(page)).includes(T.p12Ready), `renewal: "${T.p12Ready}"`, await bodyText(page));
+    await shot(page, '21-renew-issued');
+    await page.goto(`${ORIGIN}/`);
+    ok(await heading(page, 1) === T.serviceTop, 'renewal: the current certificate still works meanwhile');
+  } finally {
+    await ctx.close();
+  }
+
+  // the new certificate in a store of its own (with both in one store,
+  // Chromium's policy would pick either)
+  const home2 = makeHome(`home-renewed-${LANG}`);
+  const list = importP12(home2, p12file, p12pw);
+  ok(list.includes('u,u,u'), 'pk12util: the renewed certificate is in the store', list);
+  const fp = fingerprint(p12Certificate(p12file, p12pw));
+  ({ ctx, page } = await launch(home2, path.join(WORK, `profile-renewed-${LANG}`)));
+  try {
+    await page.goto(`${ORIGIN}/`);
+    must(path_(page) === '/ecodoc/signup', 'the renewed certificate: the sign-up page', page.url());
+    await page.getByLabel(T.user, { exact: true }).fill(USER);
+    await page.getByLabel(T.initial, { exact: true }).fill(fresh);
+    await page.getByRole('button', { name: T.signup }).click();
+    ok((await message(page)).includes(T.signedUp), `the renewed certificate signs up with the password: "${T.signedUp}"`, await bodyText(page));
+    await login(page, fresh);
+    ok(await heading(page, 1) === T.serviceTop, `the renewed certificate in use: ${T.serviceTop}`, await bodyText(page));
+    const ids = await page.locator('#identity-headers').innerText();
+    ok(ids.toLowerCase().includes(fp), 'the service sees the renewed certificate\'s fingerprint', ids);
+    await shot(page, '22-renewed-in-use');
+  } finally {
+    await ctx.close();
+  }
+
+  // the first PC's old certificate: revoked when the new one signed up
+  ({ ctx, page } = await launch(home, profile));
+  try {
+    const res = await page.goto(`${ORIGIN}/`);
+    ok(res.status() === 403, `the old certificate after the takeover: 403 (${res.status()})`);
+    await shot(page, '23-renewed-old-certificate');
+  } finally {
+    await ctx.close();
+  }
+}
+
+///////////////////////////////////////////////////////////////////////////////
+
+const phases = { main, second, renew };
 if (!phases[phase]) {
-  console.error('usage: node e2e/journey.mjs main|second');
+  console.error('usage: node e2e/journey.mjs main|second|renew');
   process.exit(2);
 }
 if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true });

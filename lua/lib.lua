@@ -86,16 +86,17 @@ local function session(sid, u, lifetime)
   return P .. 'sess:' .. sid
 end
 
--- Why this certificate may not act as user u now, or nil when it may:
--- 'revoked', 'unbound' (bound to another user or to none), 'nouser'
--- (deleted), 'locked'.  Every script that grants or extends access asks
--- it in the same atomic step that grants.  (A page asking for user u
--- calls a certificate bound elsewhere 'wrong_cert': see checked().)
-local function denied(u)
-  if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then
+-- Why this certificate (or cert) may not act as user u now, or nil when
+-- it may: 'revoked', 'unbound' (bound to another user or to none),
+-- 'nouser' (deleted), 'locked'.  Every script that grants or extends
+-- access asks it in the same atomic step that grants.  (A page asking for
+-- user u calls a certificate bound elsewhere 'wrong_cert': see checked().)
+local function denied(u, cert)
+  cert = cert or fp
+  if redis.call('EXISTS', P .. 'revoked:' .. cert) == 1 then
     return 'revoked'
   end
-  if redis.call('HGET', P .. 'cert:' .. fp, 'user') ~= u then
+  if redis.call('HGET', P .. 'cert:' .. cert, 'user') ~= u then
     return 'unbound'
   end
   local locked = redis.call('HGET', P .. 'user:' .. u, 'locked')
@@ -104,8 +105,30 @@ local function denied(u)
   return nil
 end
 
+-- What this certificate takes over when it signs up as user u: the
+-- certificates bound to u that it replaces (a renewal's certificate
+-- replaces the one it was renewed with, a new PC's (enroll-code
+-- --replace) whatever is bound: certinfo's 'replaces', the fingerprint or
+-- '*'), {} for a plain sign-up; or nil and why it may not sign up as u:
+-- 'user_bound' (u has another certificate, or no longer the renewed one),
+-- 'subject' (a successor issued to another user).
+local function takeover(u)
+  local info = redis.call('HMGET', P .. 'certinfo:' .. fp, 'replaces', 'user')
+  local bound = redis.call('SMEMBERS', P .. 'user:' .. u .. ':certs')
+  if not info[1] then
+    if #bound > 0 then return nil, 'user_bound' end
+    return {}
+  end
+  if info[2] ~= u then return nil, 'subject' end
+  if info[1] == '*' or (#bound == 1 and bound[1] == info[1]) then
+    return bound
+  end
+  return nil, 'user_bound'
+end
+
 -- The same for a sign-up of this certificate as user u: the certificate
--- must be unbound and unrevoked, the user there, unlocked and unbound.
+-- must be unbound and unrevoked, the user there and unlocked, and unbound
+-- unless this certificate takes over its binding (takeover()).
 local function signup_denied(u)
   if redis.call('EXISTS', P .. 'revoked:' .. fp) == 1 then
     return 'revoked'
@@ -115,17 +138,75 @@ local function signup_denied(u)
   end
   local locked = redis.call('HGET', P .. 'user:' .. u, 'locked')
   if not locked then return 'nouser' end
-  if redis.call('SCARD', P .. 'user:' .. u .. ':certs') > 0 then
-    return 'user_bound'
-  end
+  local _, why = takeover(u)
+  if why then return why end
   if locked ~= '0' then return 'locked' end
   return nil
 end
 
--- denied() or signup_denied() for a page's mode: signup, login, password
+-- denied() or signup_denied() for a page's mode: signup, login, password,
+-- renew (the enrollment site's renewal, as password)
 local function checked(mode, u)
   if mode == 'signup' then return signup_denied(u) end
   local why = denied(u)
   if why == 'unbound' then return 'wrong_cert' end
   return why
+end
+
+-- Why a renewal asked for with certificate old by user u from the login
+-- session sid no longer stands, or nil: old revoked or no longer bound to
+-- u, the user gone or locked, or the session ended (a logout, a password
+-- change or reset, a lock or a revocation ends it).
+local function renewal_void(old, u, sid)
+  local why = denied(u, old)
+  if why then return why end
+  local su, sfp = session_of(sid or '')
+  if su ~= u or sfp ~= old then return 'nosession' end
+  return nil
+end
+
+-- Revokes certificates at the gate, each {fingerprint, the user it was
+-- issued to or ''}: marked revoked with the reason, its binding gone,
+-- every session of its owner (and of that user) ended, audited.  A
+-- certificate renewed with one of them goes with it, whether it has taken
+-- over yet or not (certinfo 'replaces' or 'renewed_from' names it), and so
+-- on down the chain: what was obtained with a certificate is worth no
+-- more than that certificate.
+local function revoke_certs(list, reason)
+  local seen, i = {}, 1
+  while list[i] do
+    local cert, issued = list[i][1], list[i][2]
+    i = i + 1
+    if not seen[cert] then
+      seen[cert] = true
+      redis.call('SET', P .. 'revoked:' .. cert, reason)
+      local ck, ik = P .. 'cert:' .. cert, P .. 'certinfo:' .. cert
+      local owner = redis.call('HGET', ck, 'user')
+      local holder = redis.call('HGET', ik, 'user')
+      redis.call('DEL', ck)
+      local users = {}
+      if owner then users[owner] = true end
+      if issued ~= '' then users[issued] = true end
+      for u in pairs(users) do
+        redis.call('SREM', P .. 'user:' .. u .. ':certs', cert)
+        end_sessions(u)
+      end
+      if holder then users[holder] = true end
+      for u in pairs(users) do
+        for _, c in ipairs(redis.call('SMEMBERS', P .. 'certs:' .. u)) do
+          local f = redis.call('HMGET', P .. 'certinfo:' .. c, 'replaces',
+                               'renewed_from')
+          if (f[1] == cert or f[2] == cert)
+             and redis.call('EXISTS', P .. 'revoked:' .. c) == 0 then
+            list[#list + 1] = {c, u}
+          end
+        end
+      end
+      if holder then
+        redis.call('HSET', ik, 'revoked', now, 'reason', reason)
+      end
+      audit('revoked', owner or (issued ~= '' and issued) or holder,
+            'reason ' .. reason, cert)
+    end
+  end
 end

@@ -2,12 +2,16 @@
 -- change), one of the user's max_failures slots is reserved for it, so
 -- that no more than max_failures wrong passwords are ever checked between
 -- unlocks however many arrive at once (docs/redis-schema.md).
--- ARGV[4] mode signup|login|password, ARGV[5] user ID U, ARGV[6] max
--- failures, ARGV[7] reservation ID, ARGV[8] '1' when the certificate's
--- subject names U, ARGV[9] session ID (password), ARGV[10] session lifetime.
+-- ARGV[4] mode signup|login|password|renew (the enrollment site's
+-- renewal), ARGV[5] user ID U, ARGV[6] max failures, ARGV[7] reservation
+-- ID, ARGV[8] '1' when the certificate's subject names U, ARGV[9] session
+-- ID (password, renew), ARGV[10] session lifetime; renew: ARGV[11] the
+-- certificate's not-after (unix time), ARGV[12] the renewal window (s
+-- before the not-after; '' any time).
 -- Reply: {'ok', stored hash, initial '1'|'0'}; {'busy'} while the slots
 -- are taken by checks in flight; or {V}: revoked, cert_bound, user_bound,
--- subject, wrong_cert, nouser, nosession, locked.
+-- subject, wrong_cert, nouser, nosession, locked, early (renew: before
+-- the window).
 
 local mode, u, max = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local uk = P .. 'user:' .. u
@@ -21,11 +25,21 @@ if why then
   return {why}
 end
 
-if mode == 'password' and not session(ARGV[9], u, tonumber(ARGV[10])) then
+if (mode == 'password' or mode == 'renew')
+   and not session(ARGV[9], u, tonumber(ARGV[10])) then
   return {'nosession'}
 end
 
 local rec = redis.call('HMGET', uk, 'pw', 'failures', 'initial')
+if mode == 'renew' then
+  -- a renewal needs a full login: the initial password changed
+  if rec[3] ~= '0' then return {'nosession'} end
+  if ARGV[12] ~= ''
+     and tonumber(ARGV[11]) - now > tonumber(ARGV[12]) then
+    refuse('renewal_refused', u, 'before the renewal window')
+    return {'early'}
+  end
+end
 local f = tonumber(rec[2]) or max
 if f >= max then return {'locked'} end
 

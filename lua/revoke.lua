@@ -1,5 +1,7 @@
 -- revoke.lua: certificates are revoked at the gate: each is marked
--- revoked, loses its binding, and every session of its user ends, at once.
+-- revoked, loses its binding, and every session of its user ends, at once;
+-- a certificate renewed with one of them and not yet signed up goes too
+-- (lib.lua's revoke_certs()).
 -- With a user ID to cancel (revoke --user), every certificate issued to or
 -- bound to that user is revoked here too, whatever the caller listed, and
 -- the outstanding certificate password is cancelled, so that an issuance
@@ -9,47 +11,22 @@
 -- Reply: 1 when a certificate password was cancelled, else 0.
 
 local reason, cancel = ARGV[4], ARGV[5]
-local targets, order = {}, {}
+local list = {}
 
-local function target(cert, issued)
-  if targets[cert] == nil then
-    targets[cert] = issued
-    order[#order + 1] = cert
-  end
-end
-
-for i = 6, #ARGV, 2 do target(ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do list[#list + 1] = {ARGV[i], ARGV[i + 1]} end
 
 if cancel ~= '' then
   for _, c in ipairs(redis.call('SMEMBERS', P .. 'user:' .. cancel .. ':certs')) do
-    target(c, cancel)
+    list[#list + 1] = {c, cancel}
   end
   for _, c in ipairs(redis.call('SMEMBERS', P .. 'certs:' .. cancel)) do
     if redis.call('EXISTS', P .. 'revoked:' .. c) == 0 then
-      target(c, cancel)
+      list[#list + 1] = {c, cancel}
     end
   end
 end
 
-for _, cert in ipairs(order) do
-  local issued = targets[cert]
-  redis.call('SET', P .. 'revoked:' .. cert, reason)
-  local ck = P .. 'cert:' .. cert
-  local owner = redis.call('HGET', ck, 'user')
-  redis.call('DEL', ck)
-  local users = {}
-  if owner then users[owner] = true end
-  if issued ~= '' then users[issued] = true end
-  for u in pairs(users) do
-    redis.call('SREM', P .. 'user:' .. u .. ':certs', cert)
-    end_sessions(u)
-  end
-  local ik = P .. 'certinfo:' .. cert
-  if redis.call('EXISTS', ik) == 1 then
-    redis.call('HSET', ik, 'revoked', now, 'reason', reason)
-  end
-  audit('revoked', owner or issued, 'reason ' .. reason, cert)
-end
+revoke_certs(list, reason)
 
 if cancel == '' or redis.call('DEL', P .. 'enroll:' .. cancel) == 0 then
   return 0

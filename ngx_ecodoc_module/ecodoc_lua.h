@@ -27,6 +27,7 @@ extern const char  ecodoc_lua_enroll_tried[];
 extern const char  ecodoc_lua_enroll_redeem[];
 extern const char  ecodoc_lua_enroll_release[];
 extern const char  ecodoc_lua_enroll_set[];
+extern const char  ecodoc_lua_cert_states[];
 
 
 #endif /* ECODOC_LUA_H */

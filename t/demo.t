@@ -76,9 +76,10 @@ is($? >> 8, 0, 'the walkthrough runs') or diag($walk);
 my @steps = (
     [qr{HTTP/2 303\s+location: /enroll/step2}, 'STEP1: 303 to STEP2'],
     [qr{HTTP/2 303\s+location: /enroll/step3}, 'STEP2: 303 to STEP3'],
+    [qr{HTTP/2 303\s+location: /enroll/step3}, 'STEP3: 303 to the result page'],
     [qr{HTTP/2 200\s+content-disposition: attachment; filename="demo\.p12"},
         'STEP3: the PKCS#12 downloaded'],
-    [qr{サブジェクト.*CN = demo.*有効期限\d{4}-.*本サービスの認証局が発行した有効な証明書}s,
+    [qr{サブジェクト.*CN = demo.*有効期限\d{4}年.*本サービスの認証局が発行した有効な証明書}s,
         'STEP4: the issued certificate presented and recognised'],
     [qr{HTTP/2 303\s+location: /ecodoc/signup}, 'GET /: 303 to the sign-up'],
     [qr{サインアップが完了しました}, 'the sign-up'],

@@ -110,7 +110,7 @@ for my $sig (qw(INT TERM HUP)) {
 }
 $t->eca_init();
 $t->start(server => $t->enroll_server_conf);
-$t->enroll_start();
+$t->enroll_start('--renewal', 'on');
 my $origin = $t->origin;
 my ($enroll_ca_cn) = $t->openssl_out('x509', '-in', $t->path('eca/ca.crt'),
     '-noout', '-subject', '-nameopt', 'RFC2253') =~ /CN=([^,\n]+)/;
@@ -246,6 +246,19 @@ for my $lang (qw(ja en)) {
     is($t->failures($u), 0, "$lang: the refused second certificate counted no failure");
     @certs = @{ $t->redis_cmd('SMEMBERS', $t->rkey("user:$u:certs")) || [] };
     is(scalar @certs, 1, "$lang: still one certificate bound to $u");
+
+    # the first PC renews its certificate
+    $audit_from = $t->audit_last_id;
+    driver('renew', E2E_LANG => $lang, E2E_USER => $u,
+        E2E_NEW_PASSWORD => $new,
+        E2E_RENEW_P12_PASSWORD => "renew-$lang-secret") or last;
+    %ev = ();
+    $ev{$_->{event}}++ for grep { ($_->{user} // '') eq $u } $t->audit(after => $audit_from);
+    for my $e (qw(renewal_requested renewal_issued renewal_taken_over revoked)) {
+        ok($ev{$e}, "$lang: audit has $e for $u") or diag(join ' ', sort keys %ev);
+    }
+    ok($t->redis_cmd('EXISTS', $t->rkey("revoked:$certs[0]")),
+        "$lang: the first certificate is revoked");
 }
 
 is(scalar $t->crashes, 0, 'no nginx worker crashed');

@@ -86,8 +86,23 @@ is($t->redis_cmd('EXISTS', $t->rkey("enroll_sess:$token")), 0,
 
 is($e->{step2}{status}, 303, 'STEP2 (ECDSA P-256): 303');
 is($t->location_path($e->{step2}), '/enroll/step3', '... to STEP3');
+# STEP3's form is answered with the page that says what happened, which
+# starts the download (no reload, no form left on screen)
 $r = $e->{step3};
-is($r->{status}, 200, 'STEP3 PKCS#12: 200');
+is($r->{status}, 303, 'STEP3 PKCS#12: 303');
+is($t->location_path($r), '/enroll/step3', '... to the result page');
+$r = $e->{issued};
+is($r->{status}, 200, 'the result page: 200');
+like($r->{text}, qr/証明書を発行しました/, '... says the certificate was issued');
+unlike($r->{text}, qr/一致しません|<form/, '... no form, no earlier error');
+like($r->{body}, qr{<meta http-equiv="refresh" content="0;url=/enroll/certificate\.p12">},
+    '... starts the download of the PKCS#12');
+like($r->{text}, qr{href="/enroll/certificate\.p12"}, '... with a link to it');
+like($r->{text}, qr{href="/enroll/step4"}, '... and leads to STEP4');
+unlike($r->{text}, qr/BEGIN CERTIFICATE|certificate\.pem/,
+    '... and offers no bare certificate PEM beside the PKCS#12');
+$r = $e->{p12};
+is($r->{status}, 200, 'the download: 200');
 is(hdr($r, 'content-type'), 'application/x-pkcs12', '... application/x-pkcs12');
 like(hdr($r, 'content-disposition') // '', qr/^attachment;\s*filename="alice\.p12"/,
     '... as an attachment');
@@ -114,6 +129,13 @@ like($t->eca('certs', 'alice'), qr/^\S+\s+alice\s+valid\s+\S+\s+$fp$/m,
 # STEP3 again: the password is used
 $r = $t->enroll_get('/enroll/step3', $e->{jar});
 like($r->{text}, qr/証明書を発行しました/, 'STEP3 after issuance says so');
+unlike($r->{body}, qr/http-equiv="refresh"/,
+    '... without downloading the file once more by itself');
+like($r->{text}, qr{href="/enroll/certificate\.p12"}, '... but with its link');
+$r = $t->enroll_get('/enroll/certificate.p12', $e->{jar});
+is(hdr($r, 'content-type'), 'application/x-pkcs12',
+    'the PKCS#12 can be downloaded again while the session lasts');
+$r = $t->enroll_get('/enroll/step3', $e->{jar});
 like($r->{text}, qr{href="/enroll/step4"}, '... and leads to STEP4');
 like($r->{text}, qr/Windows.*macOS.*Firefox.*Chrome \(Linux\)/s,
     '... with import instructions for Windows, macOS, Firefox, Chrome on Linux');
@@ -132,7 +154,9 @@ like($r->{text}, qr{id="subject">[^<]*CN = alice}, '... its subject');
 my ($serial) = $t->openssl_out('x509', '-in', $t->path('alice-p12.crt'),
     '-noout', '-serial') =~ /serial=([0-9A-F]+)/;
 like($r->{text}, qr{id="serial">$serial<}, '... its serial');
-like($r->{text}, qr{id="not-after">\d{4}-}, '... its expiry');
+like($r->{text}, qr{id="not-after">\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC<},
+    '... its expiry, as people read a date');
+like($r->{text}, qr{id="days-left">39[67]<}, '... and the days left');
 like($r->{text}, qr/This is the certificate issued in this enrollment\./,
     '... the one just issued');
 $r = $t->http(GET => '/enroll/step4', cert => 'alice-p12');
@@ -141,6 +165,15 @@ like($r->{text}, qr/本サービスの認証局が発行した有効な証明書
 $r = $t->http(GET => '/enroll/step4', lang => 'en');
 is($r->{status}, 403, 'STEP4 without a certificate: 403');
 like($r->{text}, qr/No client certificate/, '... says why');
+like($r->{text}, qr{id="install".*Chrome \(Linux\).*href="/enroll/step4"}s,
+    '... and shows the install instructions again, then the way to STEP4');
+$r = $t->http(GET => '/enroll/install', lang => 'en');
+is($r->{status}, 200, 'the install instructions on their own: 200');
+like($r->{text}, qr/Chrome \(Linux\).*href="\/enroll\/step4"/s,
+    '... for every browser, then the way to STEP4');
+$r = $t->http(GET => '/enroll/step4', cert => 'alice-p12');
+like($r->{text}, qr{id="not-after">\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d \(UTC\)<},
+    'STEP4 in Japanese: the expiry as a Japanese date');
 my $pem = $t->read_file('alice-p12.crt');
 $r = $t->http(GET => '/enroll/step4', lang => 'en',
     headers => ['X-Ecodoc-Client-Cert' => urlencode($pem)]);

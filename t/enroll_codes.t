@@ -102,7 +102,9 @@ is($r->{status}, 303, 'STEP2 again: RSA 2048');
 $r = $t->enroll_post('/enroll/step3', $e->{jar},
     [mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough'],
     csrf => $e->{csrf});
-is($r->{status}, 200, 'then the PKCS#12: 200');
+is($r->{status}, 303, 'then the PKCS#12: 303 to the result page');
+$r = $t->enroll_get('/enroll/certificate.p12', $e->{jar});
+is(hdr($r, 'content-type'), 'application/x-pkcs12', '... which has the file');
 $t->install_p12('carol', $r->{body}, 'long enough');
 like($t->openssl_out('x509', '-in', $t->path('carol.crt'), '-noout',
     '-text'), qr/Public-Key: \(2048 bit\)/, '... an RSA 2048 key');
@@ -174,7 +176,7 @@ my $two = $t->enroll('hana', $hana, key => 'rsa4096', stop_before_step3 => 1);
 is($two->{step2}{status}, 303, 'a second STEP1-2 on the same password');
 my @p12 = (mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough');
 $r = $t->enroll_post('/enroll/step3', $one->{jar}, \@p12, csrf => $one->{csrf});
-is($r->{status}, 200, 'the first gets its certificate');
+is($r->{status}, 303, 'the first gets its certificate');
 my $t0 = time;
 for my $i (1 .. 3) {
     $r = $t->enroll_post('/enroll/step3', $two->{jar}, \@p12,
@@ -188,7 +190,7 @@ is(issued('hana'), 1, '... one certificate issued in all');
 # --- revoke --user: the outstanding certificate password goes too, and an
 # enrollment already past STEP1 on it cannot issue
 my $ivan = add('ivan');
-is($t->enroll('ivan', $ivan)->{step3}{status}, 200, 'ivan has a certificate');
+is($t->enroll('ivan', $ivan)->{p12}{status}, 200, 'ivan has a certificate');
 my $ivan2 = new_code('ivan');
 my $open = $t->enroll('ivan', $ivan2, stop_before_step3 => 1);
 is($open->{step2}{status}, 303, 'a second enrollment, past STEP2');
@@ -250,6 +252,8 @@ for (1 .. 2) {
     my $x = $t->enroll_post('/enroll/step3', $jars[$i],
         [mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough'],
         csrf => $tokens[$i]);
+    $x = $t->enroll_get('/enroll/certificate.p12', $jars[$i])
+        if $x->{status} == 303;
     return $x->{status} . ' ' . (hdr($x, 'content-type') // '');
 });
 is(scalar(grep { /^200 application\/x-pkcs12/ } @got), 1,
@@ -280,6 +284,8 @@ is(issued('ivy'), 0, '... nothing issued');
 $r = $t->enroll_post('/enroll/step3', $ivy_res->{jar},
     [mode => 'p12', p12pw => 'long enough', p12pw2 => 'long enough'],
     csrf => $ivy_res->{csrf});
+$r = $t->enroll_get('/enroll/certificate.p12', $ivy_res->{jar})
+    if $r->{status} == 303;
 like($r->{status} . ' ' . (hdr($r, 'content-type') // ''),
     qr{^200 application/x-pkcs12}, 'the database back: the same session gets its certificate');
 is(issued('ivy'), 1, '... exactly one');

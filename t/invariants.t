@@ -145,6 +145,9 @@ my @res = $t->parallel(2, sub {
         my $r = $t->enroll_post('/enroll/step3', $open->{jar},
             [mode => 'p12', p12pw => 'p12-secret', p12pw2 => 'p12-secret'],
             csrf => $open->{csrf}, timeout => 60);
+        return $r->{status} unless $r->{status} == 303;
+        # issued: the result page's download
+        $r = $t->enroll_get('/enroll/certificate.p12', $open->{jar});
         $t->write_file('gina.p12.got', $r->{body}) if $r->{status} == 200;
         return $r->{status};
     }

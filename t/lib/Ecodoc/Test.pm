@@ -1705,13 +1705,17 @@ sub enroll_step1 {
 
 # enroll($user, $code, key => 'ec'|'rsa2048'|..., csr => PEM (the CSR
 # path; else PKCS#12), p12_password => PW, lang => 'en',
-# stop_before_step3 => 1): STEP1-3.
-# Returns { step1, step2, step3 => responses, jar, csrf }; stops at the
-# first step that does not answer as a success.
+# stop_before_step3 => 1, jar => JAR (a session opened already, e.g. by a
+# renewal: STEP1 is skipped)): STEP1-3.
+# Returns { step1, step2, step3 => responses, jar, csrf }, and for the
+# PKCS#12, after STEP3's 303, { issued => the page it leads to, p12 => the
+# download that page starts }; stops at the first step that does not
+# answer as a success.
 sub enroll {
     my ($self, $user, $code, %o) = @_;
     my %res;
-    my ($jar, $r) = $self->enroll_step1($user, $code, lang => $o{lang});
+    my ($jar, $r) = $o{jar} ? ($o{jar}, { status => 303 })
+        : $self->enroll_step1($user, $code, lang => $o{lang});
     @res{qw(jar step1)} = ($jar, $r);
     return \%res unless $r->{status} == 303;
     my $get = $self->enroll_get('/enroll/step2', $jar, lang => $o{lang});
@@ -1726,6 +1730,10 @@ sub enroll {
         : (mode => 'p12', p12pw => $pw, p12pw2 => $pw);
     $res{step3} = $self->enroll_post('/enroll/step3', $jar, \@f,
         csrf => $res{csrf}, lang => $o{lang});
+    return \%res if defined $o{csr} || $res{step3}{status} != 303;
+    $res{issued} = $self->enroll_get('/enroll/step3', $jar, lang => $o{lang});
+    my ($to) = $res{issued}{body} =~ /http-equiv="refresh" content="0;url=([^"]+)"/;
+    $res{p12} = $self->enroll_get($to // '/enroll/certificate.p12', $jar);
     return \%res;
 }
 
