@@ -48,7 +48,7 @@ CC        ?= cc
 CFLAGS    ?= -O2 -g
 CA_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
              -Ingx_ecodoc_module $(CFLAGS)
-CA_LIBS   := -lhiredis -lssl -lcrypto
+CA_LIBS   := -lmicrohttpd -lhiredis -lssl -lcrypto -lpthread
 
 # the Redis scripts (lua/), made into C for each program at build time
 LUA         := $(wildcard lua/*.lua) scripts/lua2c
@@ -60,11 +60,13 @@ CA_SCRIPTS  := user_add user_reset user_unlock user_delete user_show revoke \
 MODULE_SRCS := config $(wildcard ngx_ecodoc_module/*.c ngx_ecodoc_module/*.h)
 CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
                ngx_ecodoc_module/ecodoc_passwd.c ngx_ecodoc_module/ecodoc_passwd.h \
+               ngx_ecodoc_module/ecodoc_web.c ngx_ecodoc_module/ecodoc_web.h \
                ngx_ecodoc_module/ecodoc_lua.h
 
 # prometheus: promtool, which t/metrics.t runs on the metrics and the alerts
 DEB_PKGS := nginx-core nginx-dev redis-server redis-sentinel libhiredis-dev \
-            libssl-dev libpcre2-dev zlib1g-dev openssl gcc make perl \
+            libssl-dev libmicrohttpd-dev libpcre2-dev zlib1g-dev openssl gcc \
+            make perl \
             libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
 .PHONY: all deps test test-asan test-deps matrix e2e e2e-deps demo bench bench-deps race \
@@ -77,7 +79,8 @@ deps:
 	@scripts/apt-missing $(DEB_PKGS)
 
 # the build dependencies, named when missing (a fresh machine: `make deps`)
-BUILD_PKGS := libhiredis-dev libssl-dev libpcre2-dev zlib1g-dev gcc make
+BUILD_PKGS := libhiredis-dev libssl-dev libmicrohttpd-dev libpcre2-dev \
+              zlib1g-dev gcc make
 
 ifndef NGX_TARBALL
 $(NGX_BUILD)/objs/Makefile: config Makefile $(LUA)
@@ -246,7 +249,7 @@ failover: deps
 # (packaging/debian/ as its debian/) into $(BUILD)/deb/, then lintian
 DEB_DIR        := $(BUILD)/deb
 DEB_BUILD_PKGS := debhelper dpkg-dev nginx-dev libhiredis-dev libssl-dev \
-                  libpcre2-dev zlib1g-dev gcc make lintian
+                  libmicrohttpd-dev libpcre2-dev zlib1g-dev gcc make lintian
 
 deb:
 	@scripts/apt-missing $(DEB_BUILD_PKGS)

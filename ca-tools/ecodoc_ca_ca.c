@@ -159,7 +159,7 @@ failed:
 const char *
 ecodoc_ca_ssl_error(void)
 {
-    static char  buf[256];
+    static __thread char  buf[256];     /* the enrollment site: a thread each */
 
     ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
     ERR_clear_error();

@@ -1,11 +1,17 @@
 /*
- * ecodoc-ca enroll-server: the HTTP/1.1 side: the unix socket, a process
- * per connection, strict request parsing with size limits and timeouts.
+ * ecodoc-ca enroll-server: the HTTP side on GNU libmicrohttpd: the unix
+ * socket, the server's limits, the request as the site sees it, the reply.
+ *
+ * libmicrohttpd parses the requests; a thread per connection runs the
+ * site (its scrypt checks and key generation block), ECODOC_CA_HTTP_*
+ * bound the connections, their memory, their silence and the body.  What
+ * is checked here on top: the head as a whole (header names, the body's
+ * length given once and within the limit, no Transfer-Encoding) before
+ * the body is read, and no NUL in the body however it arrives.
  */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,10 +21,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
+
+#include "ecodoc_web.h"
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_http.h"
 
@@ -28,67 +36,114 @@
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
-static volatile sig_atomic_t  ecodoc_ca_http_stop;
+/* one request on its way in: the site's view of it, the body so far */
+typedef struct {
+    ecodoc_ca_req_t   req;
+    char             *body;
+    size_t            len;
+    size_t            size;          /* the Content-Length */
+    int               status;        /* a refusal decided on the way */
+    int               drain;         /* ... answered after the body */
+    const char       *why;
+} ecodoc_ca_http_in_t;
 
+
+/* what the server's callbacks share */
+typedef struct {
+    ecodoc_ca_http_handler_pt   handler;
+    void                       *ctx;
+} ecodoc_ca_http_srv_t;
+
+
+static void ecodoc_ca_http_vlog(const char *fmt, va_list args);
+static void ecodoc_ca_http_mhd_log(void *cls, const char *fmt, va_list ap);
+static char *ecodoc_ca_resp_room(ecodoc_ca_resp_t *resp, size_t n);
+static char *ecodoc_ca_http_find(const char *data, size_t len,
+    const char *name, char sep, int trim);
+static int ecodoc_ca_http_token(const char *s);
+static enum MHD_Result ecodoc_ca_http_header_in(void *cls,
+    enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size);
+static int ecodoc_ca_http_head_ok(ecodoc_ca_http_in_t *in);
+static enum MHD_Result ecodoc_ca_http_send(struct MHD_Connection *c,
+    ecodoc_ca_req_t *req, ecodoc_ca_resp_t *resp);
+static enum MHD_Result ecodoc_ca_http_refuse(struct MHD_Connection *c,
+    ecodoc_ca_http_in_t *in);
+static enum MHD_Result ecodoc_ca_http_request(void *cls,
+    struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size,
+    void **con_cls);
+static void ecodoc_ca_http_done(void *cls, struct MHD_Connection *c,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+static size_t ecodoc_ca_http_raw(void *cls, struct MHD_Connection *c,
+    char *s);
+static int ecodoc_ca_http_listen(const char *path, int mode);
+
+
+/* the log: whole lines, whichever thread writes them */
 
 static void
-ecodoc_ca_http_signal(int signo)
+ecodoc_ca_http_vlog(const char *fmt, va_list args)
 {
-    (void) signo;
-    ecodoc_ca_http_stop = 1;
+    char  t[ECODOC_CA_TIME_LEN];
+
+    ecodoc_ca_iso_time(t, time(NULL), -1);
+
+    flockfile(stderr);
+    fprintf(stderr, "%s ecodoc-ca enroll-server[%ld]: ", t, (long) getpid());
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 
 void
 ecodoc_ca_http_log(const char *fmt, ...)
 {
-    char     t[ECODOC_CA_TIME_LEN];
     va_list  args;
 
-    ecodoc_ca_iso_time(t, time(NULL), -1);
-    fprintf(stderr, "%s ecodoc-ca enroll-server[%ld]: ", t, (long) getpid());
-
     va_start(args, fmt);
-    vfprintf(stderr, fmt, args);
+    ecodoc_ca_http_vlog(fmt, args);
     va_end(args);
-
-    fputc('\n', stderr);
 }
 
 
-static const char *
-ecodoc_ca_http_reason(int status)
+/* libmicrohttpd's own messages, which end with a newline of their own */
+
+static void
+ecodoc_ca_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 303: return "See Other";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default:  return "Error";
+    int   n;
+    char  msg[512];
+
+    (void) cls;
+
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+    if (n < 0) {
+        return;
     }
+
+    n = (size_t) n < sizeof(msg) ? n : (int) sizeof(msg) - 1;
+
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+
+    ecodoc_ca_http_log("libmicrohttpd: %s", msg);
 }
 
 
 /* the response buffer */
 
-void
-ecodoc_ca_resp_add(ecodoc_ca_resp_t *resp, const char *s, size_t n)
+static char *
+ecodoc_ca_resp_room(ecodoc_ca_resp_t *resp, size_t n)
 {
     char    *p;
     size_t   size;
 
     if (resp->failed) {
-        return;
+        return NULL;
     }
 
     if (resp->len + n + 1 > resp->size) {
@@ -100,14 +155,28 @@ ecodoc_ca_resp_add(ecodoc_ca_resp_t *resp, const char *s, size_t n)
         p = realloc(resp->body, size);
         if (p == NULL) {
             resp->failed = 1;
-            return;
+            return NULL;
         }
 
         resp->body = p;
         resp->size = size;
     }
 
-    memcpy(resp->body + resp->len, s, n);
+    return resp->body + resp->len;
+}
+
+
+void
+ecodoc_ca_resp_add(ecodoc_ca_resp_t *resp, const char *s, size_t n)
+{
+    char  *p;
+
+    p = ecodoc_ca_resp_room(resp, n);
+    if (p == NULL) {
+        return;
+    }
+
+    memcpy(p, s, n);
     resp->len += n;
     resp->body[resp->len] = '\0';
 }
@@ -123,18 +192,20 @@ ecodoc_ca_resp_puts(ecodoc_ca_resp_t *resp, const char *s)
 void
 ecodoc_ca_resp_html(ecodoc_ca_resp_t *resp, const char *s)
 {
-    const char  *p;
+    char    *p;
+    size_t   n;
 
-    for (p = s; *p != '\0'; p++) {
-        switch (*p) {
-        case '&':  ecodoc_ca_resp_puts(resp, "&amp;"); break;
-        case '<':  ecodoc_ca_resp_puts(resp, "&lt;"); break;
-        case '>':  ecodoc_ca_resp_puts(resp, "&gt;"); break;
-        case '"':  ecodoc_ca_resp_puts(resp, "&quot;"); break;
-        case '\'': ecodoc_ca_resp_puts(resp, "&#39;"); break;
-        default:   ecodoc_ca_resp_add(resp, p, 1);
-        }
+    n = ecodoc_web_escape_html(NULL, (const unsigned char *) s, strlen(s));
+
+    p = ecodoc_ca_resp_room(resp, n);
+    if (p == NULL) {
+        return;
     }
+
+    resp->len += ecodoc_web_escape_html((unsigned char *) p,
+                                        (const unsigned char *) s,
+                                        strlen(s));
+    resp->body[resp->len] = '\0';
 }
 
 
@@ -179,46 +250,19 @@ ecodoc_ca_http_header(ecodoc_ca_req_t *req, const char *name)
 }
 
 
-static int
-ecodoc_ca_http_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
 int
 ecodoc_ca_http_unescape(char *s, int plus)
 {
-    int    hi, lo;
-    char  *d;
+    long  n;
 
-    for (d = s; *s != '\0'; s++) {
-        if (*s == '+' && plus) {
-            *d++ = ' ';
+    n = ecodoc_web_unescape((unsigned char *) s, (unsigned char *) s,
+                            strlen(s), plus ? ECODOC_WEB_PLUS : 0);
 
-        } else if (*s == '%') {
-            hi = ecodoc_ca_http_hex((unsigned char) s[1]);
-            lo = (hi >= 0) ? ecodoc_ca_http_hex((unsigned char) s[2]) : -1;
-
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                return -1;
-            }
-
-            *d++ = (char) (hi << 4 | lo);
-            s += 2;
-
-        } else {
-            *d++ = *s;
-        }
+    if (n < 0 || memchr(s, '\0', (size_t) n) != NULL) {
+        return -1;
     }
 
-    *d = '\0';
+    s[n] = '\0';
 
     return 0;
 }
@@ -302,135 +346,152 @@ ecodoc_ca_http_cookie(ecodoc_ca_req_t *req, const char *name)
 }
 
 
-/* q of a language range in Accept-Language: 1000ths; -1 when absent */
-
-static int
-ecodoc_ca_http_q(const char *al, const char *lang)
-{
-    int          best, q;
-    size_t       n;
-    const char  *p, *end, *semi;
-    double       qv;
-
-    best = -1;
-    n = strlen(lang);
-
-    for (p = al; *p != '\0'; p = (*end == ',') ? end + 1 : end) {
-        end = p + strcspn(p, ",");
-
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-
-        if (strncasecmp(p, lang, n) != 0
-            || !(p[n] == '-' || p[n] == ';' || p[n] == ',' || p[n] == ' '
-                 || p[n] == '\0'))
-        {
-            continue;
-        }
-
-        q = 1000;
-        semi = memchr(p, ';', end - p);
-
-        if (semi != NULL) {
-            semi++;
-            while (*semi == ' ') {
-                semi++;
-            }
-
-            if (strncasecmp(semi, "q=", 2) == 0) {
-                qv = strtod(semi + 2, NULL);
-                q = (qv >= 0 && qv <= 1) ? (int) (qv * 1000) : 0;
-            }
-        }
-
-        if (q > best) {
-            best = q;
-        }
-    }
-
-    return best;
-}
-
-
 int
 ecodoc_ca_http_english(ecodoc_ca_req_t *req)
 {
-    int          en, ja;
-    const char  *al;
+    int                i;
+    ecodoc_web_lang_t  lang;
 
-    al = ecodoc_ca_http_header(req, "Accept-Language");
-    if (al == NULL) {
+    ecodoc_web_lang_init(&lang);
+
+    for (i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->name[i], "Accept-Language") == 0) {
+            ecodoc_web_lang_add(&lang, (const unsigned char *) req->value[i],
+                                strlen(req->value[i]));
+        }
+    }
+
+    return ecodoc_web_lang_english(&lang);
+}
+
+
+/* the head, as libmicrohttpd parsed it, checked before the body */
+
+static int
+ecodoc_ca_http_token(const char *s)
+{
+    if (*s == '\0') {
         return 0;
     }
 
-    en = ecodoc_ca_http_q(al, "en");
-    ja = ecodoc_ca_http_q(al, "ja");
-
-    return en > 0 && en > ja;
-}
-
-
-/* the connection */
-
-static int
-ecodoc_ca_http_wait(int fd, short events, time_t deadline)
-{
-    int            rc;
-    time_t         now;
-    struct pollfd  pfd;
-
-    pfd.fd = fd;
-    pfd.events = events;
-
-    for ( ;; ) {
-        now = time(NULL);
-        if (now >= deadline) {
-            return -1;
-        }
-
-        rc = poll(&pfd, 1, (int) (deadline - now) * 1000);
-
-        if (rc > 0) {
+    for ( /* void */ ; *s != '\0'; s++) {
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')
+              || (*s >= '0' && *s <= '9')
+              || strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+        {
             return 0;
         }
+    }
 
-        if (rc == 0 || errno != EINTR) {
+    return 1;
+}
+
+
+static enum MHD_Result
+ecodoc_ca_http_header_in(void *cls, enum MHD_ValueKind kind,
+    const char *key, size_t key_size, const char *value, size_t value_size)
+{
+    ecodoc_ca_http_in_t  *in = cls;
+
+    (void) kind;
+    (void) key_size;
+    (void) value_size;
+
+    if (in->req.nheaders == ECODOC_CA_HTTP_NHEADERS) {
+        in->status = 431;
+        in->why = "Too many header fields.";
+        return MHD_NO;
+    }
+
+    in->req.name[in->req.nheaders] = key;
+    in->req.value[in->req.nheaders] = (value != NULL) ? value : "";
+    in->req.nheaders++;
+
+    return MHD_YES;
+}
+
+
+/* 0, or the refusal in in->status and in->why */
+
+static int
+ecodoc_ca_http_head_ok(ecodoc_ca_http_in_t *in)
+{
+    int         i, seen;
+    long long   n;
+
+    for (i = 0; i < in->req.nheaders; i++) {
+        if (!ecodoc_ca_http_token(in->req.name[i])) {
+            in->status = 400;
+            in->why = "The request is malformed.";
             return -1;
         }
     }
-}
 
-
-static void
-ecodoc_ca_http_write(int fd, const char *data, size_t len, time_t deadline)
-{
-    ssize_t  n;
-
-    while (len > 0) {
-        if (ecodoc_ca_http_wait(fd, POLLOUT, deadline) != 0) {
-            return;
-        }
-
-        n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0) {
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-                continue;
-            }
-            return;
-        }
-
-        data += n;
-        len -= n;
+    /* nginx sends a length; a chunked body could not be bounded before */
+    if (ecodoc_ca_http_header(&in->req, "Transfer-Encoding") != NULL) {
+        in->status = 501;
+        in->why = "Transfer-Encoding is not supported.";
+        return -1;
     }
+
+    n = 0;
+    seen = 0;
+
+    for (i = 0; i < in->req.nheaders; i++) {
+        if (strcasecmp(in->req.name[i], "Content-Length") != 0) {
+            continue;
+        }
+
+        if (seen++ || ecodoc_ca_number(in->req.value[i], 0,
+                                       (long long) 1 << 40, &n) != 0)
+        {
+            in->status = 400;
+            in->why = "Invalid Content-Length.";
+            return -1;
+        }
+    }
+
+    if (!seen && strcmp(in->req.method, "POST") == 0) {
+        in->status = 411;
+        in->why = "A POST needs a Content-Length.";
+        return -1;
+    }
+
+    if (n > ECODOC_CA_HTTP_BODY_MAX) {
+        in->status = 413;
+        in->why = "The request body is larger than 64 KiB.";
+
+        /*
+         * read and dropped before the answer when it is not too large:
+         * a connection closed on a body still coming is an error to
+         * the proxy sending it (a 502, not this 413)
+         */
+        in->drain = (n <= ECODOC_CA_HTTP_DRAIN_MAX);
+
+        return -1;
+    }
+
+    in->size = (size_t) n;
+    in->body = malloc(in->size + 1);
+    if (in->body == NULL) {
+        in->status = 503;
+        in->why = "Please try again.";
+        return -1;
+    }
+
+    return 0;
 }
 
 
-static void
-ecodoc_ca_http_send(int fd, ecodoc_ca_resp_t *resp, int head_only)
+/* the response: the site's, with the headers every answer has */
+
+static enum MHD_Result
+ecodoc_ca_http_send(struct MHD_Connection *c, ecodoc_ca_req_t *req,
+    ecodoc_ca_resp_t *resp)
 {
-    char  head[4096];
-    int   n;
+    char                 *line, *next, *colon, *value;
+    enum MHD_Result       rc;
+    struct MHD_Response  *r;
 
     if (resp->failed) {
         resp->status = 503;
@@ -438,343 +499,199 @@ ecodoc_ca_http_send(int fd, ecodoc_ca_resp_t *resp, int head_only)
         resp->len = 0;
     }
 
-    n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\n"
-                 "%.*s"
-                 "Content-Length: %zu\r\n"
-                 "Cache-Control: no-store\r\n"
-                 "Content-Security-Policy: " ECODOC_CA_HTTP_CSP "\r\n"
-                 "X-Content-Type-Options: nosniff\r\n"
-                 "X-Frame-Options: DENY\r\n"
-                 "Referrer-Policy: same-origin\r\n"
-                 "Connection: close\r\n\r\n",
-                 resp->status, ecodoc_ca_http_reason(resp->status),
-                 (int) resp->head_len, resp->head, resp->len);
-
-    if (n < 0 || (size_t) n >= sizeof(head)) {
-        return;
+    r = MHD_create_response_from_buffer(resp->len,
+                                        resp->len ? resp->body : (char *) "",
+                                        resp->len ? MHD_RESPMEM_MUST_FREE
+                                                  : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        ecodoc_ca_http_log("%s %s: no memory for the response", req->method,
+                           req->path);
+        return MHD_NO;
     }
 
-    ecodoc_ca_http_write(fd, head, (size_t) n, time(NULL) + 30);
-
-    if (!head_only && resp->len > 0) {
-        ecodoc_ca_http_write(fd, resp->body, resp->len, time(NULL) + 30);
+    if (resp->len) {
+        resp->body = NULL;                  /* the response's now */
     }
+
+    resp->head[resp->head_len] = '\0';
+
+    for (line = resp->head; *line != '\0'; line = next) {
+        next = strstr(line, "\r\n");
+        *next = '\0';
+        next += 2;
+
+        colon = strchr(line, ':');
+        if (colon == NULL) {
+            continue;
+        }
+
+        *colon = '\0';
+        for (value = colon + 1; *value == ' '; value++) { /* void */ }
+
+        (void) MHD_add_response_header(r, line, value);
+    }
+
+    (void) MHD_add_response_header(r, "Cache-Control", "no-store");
+    (void) MHD_add_response_header(r, "Content-Security-Policy",
+                                   ECODOC_CA_HTTP_CSP);
+    (void) MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    (void) MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    (void) MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+    (void) MHD_add_response_header(r, "Connection", "close");
+
+    rc = MHD_queue_response(c, (unsigned) resp->status, r);
+    MHD_destroy_response(r);
+
+    ecodoc_ca_http_log("%s %s %d", req->method, req->path, resp->status);
+
+    return rc;
 }
 
 
-/* a bare page for what the parser refuses itself */
+/* a bare page for what the server refuses itself */
 
-static void
-ecodoc_ca_http_refuse(int fd, int status, const char *text)
+static enum MHD_Result
+ecodoc_ca_http_refuse(struct MHD_Connection *c, ecodoc_ca_http_in_t *in)
 {
-    ecodoc_ca_resp_t  resp;
+    const char        *reason;
+    enum MHD_Result    rc;
+    ecodoc_ca_resp_t   resp;
 
     memset(&resp, 0, sizeof(resp));
-    resp.status = status;
+    resp.status = in->status;
+    reason = MHD_get_reason_phrase_for((unsigned) in->status);
 
     ecodoc_ca_resp_header(&resp, "Content-Type: text/html; charset=utf-8");
     ecodoc_ca_resp_puts(&resp, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
                         "<meta charset=\"utf-8\"><title>");
-    ecodoc_ca_resp_puts(&resp, ecodoc_ca_http_reason(status));
+    ecodoc_ca_resp_puts(&resp, reason);
     ecodoc_ca_resp_puts(&resp, "</title></head><body><h1>");
-    ecodoc_ca_resp_puts(&resp, ecodoc_ca_http_reason(status));
+    ecodoc_ca_resp_puts(&resp, reason);
     ecodoc_ca_resp_puts(&resp, "</h1><p>");
-    ecodoc_ca_resp_puts(&resp, text);
+    ecodoc_ca_resp_puts(&resp, in->why);
     ecodoc_ca_resp_puts(&resp, "</p></body></html>\n");
 
-    ecodoc_ca_http_send(fd, &resp, 0);
-    ecodoc_ca_http_log("- - %d (%s)", status, text);
-
+    ecodoc_ca_http_log("refused (%s)", in->why);
+    rc = ecodoc_ca_http_send(c, &in->req, &resp);
     free(resp.body);
-}
 
-
-static int
-ecodoc_ca_http_token_char(int c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-           || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return rc;
 }
 
 
 /*
- * Splits the head (NUL-terminated, without the blank line) into the
- * request; the status of a refusal, or 0.
+ * libmicrohttpd's access handler, called for each request: once with the
+ * head, then with each piece of the body, then once more at its end
  */
 
-static int
-ecodoc_ca_http_parse(char *head, ecodoc_ca_req_t *req, const char **why)
+static enum MHD_Result
+ecodoc_ca_http_request(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
 {
-    char  *line, *next, *p, *colon, *end;
+    ecodoc_ca_http_srv_t  *srv = cls;
+    ecodoc_ca_http_in_t   *in = *con_cls;
 
-    *why = "The request is malformed.";
+    enum MHD_Result        rc;
+    ecodoc_ca_resp_t       resp;
 
-    next = strstr(head, "\r\n");
-    if (next != NULL) {
-        *next = '\0';
-        next += 2;
-    }
+    (void) version;
 
-    /* METHOD SP target SP HTTP/1.x */
-    line = head;
-    p = strchr(line, ' ');
-    if (p == NULL || p == line) {
-        return 400;
-    }
-
-    *p++ = '\0';
-    req->method = line;
-
-    for (line = (char *) req->method; *line != '\0'; line++) {
-        if (*line < 'A' || *line > 'Z') {
-            return 400;
-        }
-    }
-
-    req->path = p;
-    p = strchr(p, ' ');
-
-    if (p == NULL || req->path[0] != '/'
-        || (strcmp(p + 1, "HTTP/1.1") != 0 && strcmp(p + 1, "HTTP/1.0") != 0))
-    {
-        return 400;
-    }
-
-    *p = '\0';
-
-    for (p = (char *) req->path; *p != '\0'; p++) {
-        if ((unsigned char) *p <= 0x20 || *p == 0x7f) {
-            return 400;
-        }
-    }
-
-    p = strchr(req->path, '?');
-    if (p != NULL) {
-        *p = '\0';
-    }
-
-    for (line = next; line != NULL && *line != '\0'; line = next) {
-        next = strstr(line, "\r\n");
-        if (next != NULL) {
-            *next = '\0';
-            next += 2;
+    if (in == NULL) {
+        in = calloc(1, sizeof(ecodoc_ca_http_in_t));
+        if (in == NULL) {
+            return MHD_NO;
         }
 
-        colon = strchr(line, ':');
+        *con_cls = in;
+        in->req.method = method;
+        in->req.path = url;
 
-        if (colon == NULL || colon == line) {
-            return 400;
-        }
+        (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND,
+                                           ecodoc_ca_http_header_in, in);
 
-        for (p = line; p < colon; p++) {
-            if (!ecodoc_ca_http_token_char((unsigned char) *p)) {
-                return 400;             /* also obsolete line folding */
-            }
-        }
-
-        *colon = '\0';
-
-        for (p = colon + 1; *p == ' ' || *p == '\t'; p++) {
-            /* void */
-        }
-
-        for (end = p; *end != '\0'; end++) {
-            if (((unsigned char) *end < 0x20 && *end != '\t') || *end == 0x7f)
-            {
-                return 400;
-            }
-        }
-
-        while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
-            *--end = '\0';
-        }
-
-        if (req->nheaders == ECODOC_CA_HTTP_NHEADERS) {
-            *why = "Too many header fields.";
-            return 431;
-        }
-
-        req->name[req->nheaders] = line;
-        req->value[req->nheaders] = p;
-        req->nheaders++;
-    }
-
-    return 0;
-}
-
-
-/* the body length from the headers; -1 when refused (status in *st) */
-
-static long
-ecodoc_ca_http_length(ecodoc_ca_req_t *req, int *st, const char **why)
-{
-    int          i, seen;
-    long long    n;
-    const char  *v;
-
-    n = 0;
-    seen = 0;
-
-    if (ecodoc_ca_http_header(req, "Transfer-Encoding") != NULL) {
-        *st = 501;
-        *why = "Transfer-Encoding is not supported.";
-        return -1;
-    }
-
-    for (i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->name[i], "Content-Length") != 0) {
-            continue;
-        }
-
-        v = req->value[i];
-
-        if (seen++ || ecodoc_ca_number(v, 0, (long long) 1 << 40, &n) != 0)
+        if ((in->status != 0 || ecodoc_ca_http_head_ok(in) != 0)
+            && !in->drain)
         {
-            *st = 400;
-            *why = "Invalid Content-Length.";
-            return -1;
-        }
-    }
-
-    if (!seen && strcmp(req->method, "POST") == 0) {
-        *st = 411;
-        *why = "A POST needs a Content-Length.";
-        return -1;
-    }
-
-    if (n > ECODOC_CA_HTTP_BODY_MAX) {
-        *st = 413;
-        *why = "The request body is larger than 64 KiB.";
-        return -1;
-    }
-
-    return (long) n;
-}
-
-
-static void
-ecodoc_ca_http_conn(int fd, ecodoc_ca_http_handler_pt handler, void *ctx)
-{
-    int                st;
-    char              *buf, *eoh;
-    long               blen;
-    size_t             len, want;
-    time_t             deadline;
-    ssize_t            n;
-    const char        *why;
-    ecodoc_ca_req_t    req;
-    ecodoc_ca_resp_t   resp;
-
-    buf = malloc(ECODOC_CA_HTTP_HEADERS_MAX + ECODOC_CA_HTTP_BODY_MAX + 1);
-    if (buf == NULL) {
-        return;
-    }
-
-    (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-
-    deadline = time(NULL) + ECODOC_CA_HTTP_TIMEOUT;
-    len = 0;
-    eoh = NULL;
-
-    /* the head: up to the blank line, within the limit and the time */
-    while (eoh == NULL) {
-        if (len == ECODOC_CA_HTTP_HEADERS_MAX) {
-            ecodoc_ca_http_refuse(fd, 431, "The request head is larger "
-                                  "than 16 KiB.");
-            goto done;
+            /* answered before the body, which is then never read */
+            return ecodoc_ca_http_refuse(c, in);
         }
 
-        if (ecodoc_ca_http_wait(fd, POLLIN, deadline) != 0) {
-            if (len > 0) {
-                ecodoc_ca_http_refuse(fd, 408, "The request took too long.");
-            }
-            goto done;
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+
+        /* within the Content-Length checked, which libmicrohttpd keeps */
+
+        if (in->status == 0 && *upload_data_size > in->size - in->len) {
+            in->status = 413;
+            in->why = "The request body is larger than 64 KiB.";
         }
 
-        n = recv(fd, buf + len, ECODOC_CA_HTTP_HEADERS_MAX - len, 0);
-        if (n <= 0) {
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-                continue;
-            }
-            goto done;
+        if (in->status == 0 && memchr(upload_data, '\0', *upload_data_size))
+        {
+            in->status = 400;
+            in->why = "The request is malformed.";
         }
 
-        len += n;
-        buf[len] = '\0';
-
-        if (memchr(buf, '\0', len) != NULL) {
-            ecodoc_ca_http_refuse(fd, 400, "The request is malformed.");
-            goto done;
+        if (in->status == 0) {
+            memcpy(in->body + in->len, upload_data, *upload_data_size);
+            in->len += *upload_data_size;
         }
 
-        eoh = strstr(buf, "\r\n\r\n");
+        *upload_data_size = 0;
+
+        return MHD_YES;
     }
 
-    *eoh = '\0';
-    memset(&req, 0, sizeof(req));
-
-    st = ecodoc_ca_http_parse(buf, &req, &why);
-    if (st != 0) {
-        ecodoc_ca_http_refuse(fd, st, why);
-        goto done;
+    if (in->status != 0) {
+        return ecodoc_ca_http_refuse(c, in);
     }
 
-    blen = ecodoc_ca_http_length(&req, &st, &why);
-    if (blen < 0) {
-        ecodoc_ca_http_refuse(fd, st, why);
-        goto done;
-    }
-
-    /* the body: what came with the head, then the rest */
-    want = (size_t) blen;
-    len -= (eoh + 4) - buf;
-    memmove(buf + ECODOC_CA_HTTP_HEADERS_MAX, eoh + 4, len);
-    req.body = buf + ECODOC_CA_HTTP_HEADERS_MAX;
-
-    if (len > want) {
-        len = want;                     /* no pipelining: the rest is dropped */
-    }
-
-    while (len < want) {
-        if (ecodoc_ca_http_wait(fd, POLLIN, deadline) != 0) {
-            ecodoc_ca_http_refuse(fd, 408, "The request took too long.");
-            goto done;
-        }
-
-        n = recv(fd, (char *) req.body + len, want - len, 0);
-        if (n <= 0) {
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-                continue;
-            }
-            goto done;
-        }
-
-        len += n;
-    }
-
-    /* a NUL in the body, however it came, as in the head */
-    if (memchr(req.body, '\0', len) != NULL) {
-        ecodoc_ca_http_refuse(fd, 400, "The request is malformed.");
-        goto done;
-    }
-
-    ((char *) req.body)[len] = '\0';
-    req.body_len = len;
+    in->body[in->len] = '\0';
+    in->req.body = in->body;
+    in->req.body_len = in->len;
 
     memset(&resp, 0, sizeof(resp));
     resp.status = 200;
 
-    handler(ctx, &req, &resp);
+    srv->handler(srv->ctx, &in->req, &resp);
 
-    ecodoc_ca_http_send(fd, &resp, strcmp(req.method, "HEAD") == 0);
-    ecodoc_ca_http_log("%s %s %d", req.method, req.path, resp.status);
-
+    rc = ecodoc_ca_http_send(c, &in->req, &resp);
     free(resp.body);
 
-done:
+    return rc;
+}
 
-    free(buf);
+
+static void
+ecodoc_ca_http_done(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    ecodoc_ca_http_in_t  *in = *con_cls;
+
+    (void) cls;
+    (void) c;
+    (void) toe;
+
+    if (in != NULL) {
+        free(in->body);
+        free(in);
+        *con_cls = NULL;
+    }
+}
+
+
+/* the path is routed as it came: no %XX decoding of the target */
+
+static size_t
+ecodoc_ca_http_raw(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void) cls;
+    (void) c;
+
+    return strlen(s);
 }
 
 
@@ -800,7 +717,7 @@ ecodoc_ca_http_listen(const char *path, int mode)
         unlink(path);
     }
 
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         ecodoc_ca_error("socket: %s", strerror(errno));
         return -1;
@@ -816,7 +733,7 @@ ecodoc_ca_http_listen(const char *path, int mode)
     rc = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
     umask(old);
 
-    if (rc != 0 || listen(fd, 64) != 0) {
+    if (rc != 0 || listen(fd, ECODOC_CA_HTTP_BACKLOG) != 0) {
         ecodoc_ca_error("cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -830,88 +747,77 @@ int
 ecodoc_ca_http_serve(const char *path, int mode,
     ecodoc_ca_http_handler_pt handler, void *ctx)
 {
-    int                lfd, cfd, children;
-    pid_t              pid;
-    struct pollfd      pfd;
-    struct sigaction   sa;
+    int                    lfd, signo;
+    sigset_t               stop, old;
+    struct MHD_Daemon     *d;
+    ecodoc_ca_http_srv_t   srv;
 
     lfd = ecodoc_ca_http_listen(path, mode);
     if (lfd == -1) {
         return -1;
     }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = ecodoc_ca_http_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /*
+     * SIGTERM and SIGINT are blocked in every thread (libmicrohttpd's
+     * inherit the mask) and waited for here; a write to a closed Redis
+     * or client socket is an error, not a signal
+     */
+
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
     signal(SIGPIPE, SIG_IGN);
 
-    /* an inherited "ignore" would reap children behind our count */
-    signal(SIGCHLD, SIG_DFL);
+    srv.handler = handler;
+    srv.ctx = ctx;
+
+    /*
+     * select(), not poll(): at the connection limit libmicrohttpd's
+     * select() loop stops accepting (woken through its ITC when a
+     * connection ends), so the next ones wait in the backlog, where its
+     * poll() loop would accept and close them; the limit keeps every
+     * descriptor far below FD_SETSIZE
+     */
+
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION
+                         | MHD_USE_INTERNAL_POLLING_THREAD
+                         | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, ecodoc_ca_http_request, &srv,
+                         MHD_OPTION_EXTERNAL_LOGGER, ecodoc_ca_http_mhd_log,
+                         NULL,
+                         MHD_OPTION_LISTEN_SOCKET, lfd,
+                         MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int) ECODOC_CA_HTTP_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t) ECODOC_CA_HTTP_MEMORY,
+                         MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int) ECODOC_CA_HTTP_TIMEOUT,
+                         MHD_OPTION_NOTIFY_COMPLETED, ecodoc_ca_http_done,
+                         NULL,
+                         MHD_OPTION_UNESCAPE_CALLBACK, ecodoc_ca_http_raw,
+                         NULL,
+                         MHD_OPTION_END);
+
+    if (d == NULL) {
+        ecodoc_ca_error("cannot serve on %s with libmicrohttpd", path);
+        close(lfd);
+        unlink(path);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
 
     ecodoc_ca_http_log("listening on unix:%s", path);
 
-    children = 0;
-
-    while (!ecodoc_ca_http_stop) {
-
-        while (children > 0) {
-            pid = waitpid(-1, NULL, WNOHANG);
-
-            if (pid > 0) {
-                children--;
-
-            } else {
-                if (pid == -1 && errno == ECHILD) {
-                    children = 0;
-                }
-
-                break;
-            }
-        }
-
-        pfd.fd = lfd;
-        pfd.events = POLLIN;
-
-        /* at the limit, wait for a child before taking more */
-        if (poll(children < ECODOC_CA_HTTP_CHILDREN ? &pfd : NULL,
-                 children < ECODOC_CA_HTTP_CHILDREN ? 1 : 0, 200) <= 0)
-        {
-            continue;
-        }
-
-        cfd = accept(lfd, NULL, NULL);
-        if (cfd == -1) {
-            continue;
-        }
-
-        fflush(stderr);
-        pid = fork();
-
-        if (pid == 0) {
-            close(lfd);
-            signal(SIGTERM, SIG_DFL);
-            signal(SIGINT, SIG_DFL);
-            ecodoc_ca_http_conn(cfd, handler, ctx);
-            close(cfd);
-            fflush(stderr);
-            _exit(0);
-        }
-
-        if (pid == -1) {
-            ecodoc_ca_http_log("fork: %s", strerror(errno));
-            ecodoc_ca_http_refuse(cfd, 503, "Please try again.");
-
-        } else {
-            children++;
-        }
-
-        close(cfd);
+    while (sigwait(&stop, &signo) != 0) {
+        /* void */
     }
 
-    close(lfd);
+    /* the requests under way are finished, then the socket closed */
+    MHD_stop_daemon(d);
     unlink(path);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
     ecodoc_ca_http_log("stopped");
 
     return 0;

@@ -1,6 +1,6 @@
 /*
- * ecodoc-ca enroll-server: a small HTTP/1.1 server on a unix socket (one
- * request per connection, a process per connection) for nginx to proxy to.
+ * ecodoc-ca enroll-server: the HTTP side on GNU libmicrohttpd: the unix
+ * socket, the server's limits, the request as the site sees it, the reply.
  */
 
 #ifndef ECODOC_CA_HTTP_H
@@ -9,11 +9,20 @@
 #include <stddef.h>
 
 
-#define ECODOC_CA_HTTP_HEADERS_MAX  16384    /* request line + headers */
+/*
+ * The limits (README "The enrollment server"): connections at once, each
+ * served by its own thread, and more wait in the socket's backlog; what
+ * libmicrohttpd may take for one connection's head and buffers; the
+ * seconds a connection may stay silent; the body a form may have (a
+ * larger one is read to its end, up to the drain limit, then refused).
+ */
+#define ECODOC_CA_HTTP_CONNECTIONS  256
+#define ECODOC_CA_HTTP_BACKLOG      256
+#define ECODOC_CA_HTTP_MEMORY       32768
+#define ECODOC_CA_HTTP_TIMEOUT      10
 #define ECODOC_CA_HTTP_BODY_MAX     65536
+#define ECODOC_CA_HTTP_DRAIN_MAX    (1024 * 1024)   /* a larger one: 413 */
 #define ECODOC_CA_HTTP_NHEADERS     100
-#define ECODOC_CA_HTTP_TIMEOUT      10       /* s to read a request */
-#define ECODOC_CA_HTTP_CHILDREN     32       /* connections at once */
 
 
 typedef struct {
@@ -22,22 +31,26 @@ typedef struct {
     const char  *name[ECODOC_CA_HTTP_NHEADERS];
     const char  *value[ECODOC_CA_HTTP_NHEADERS];
     int          nheaders;
-    const char  *body;
+    const char  *body;                        /* NUL-terminated, no NUL */
     size_t       body_len;
 } ecodoc_ca_req_t;
 
 
 typedef struct {
     int      status;
-    char     head[2048];                      /* extra header lines */
+    char     head[2048];                      /* "Name: value\r\n" lines */
     size_t   head_len;
     char    *body;
     size_t   len;
     size_t   size;
-    int      failed;                          /* out of memory */
+    int      failed;                          /* out of memory or room */
 } ecodoc_ca_resp_t;
 
 
+/*
+ * Answers one request into resp; called in the connection's own thread,
+ * so several run at once
+ */
 typedef void (*ecodoc_ca_http_handler_pt)(void *ctx, ecodoc_ca_req_t *req,
     ecodoc_ca_resp_t *resp);
 

@@ -4,14 +4,11 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -24,61 +21,35 @@
 #define ECODOC_CA_RENEWAL      30    /* days, default of --renewal */
 
 
-static void
-ecodoc_ca_site_alarm(int signo)
-{
-    (void) signo;                /* only to interrupt flock() */
-}
-
-
-/*
- * An exclusive lock, held until its descriptor is closed, waited for no
- * longer than site->check_wait: ECODOC_CA_LOCK_BUSY then; -1 without one
- * (a lock file that cannot be made: the check goes on without it).
- */
-
 int
 ecodoc_ca_site_lock(ecodoc_ca_site_t *site)
 {
-    int               fd, rc, err;
-    char              path[1200];
-    struct sigaction  sa, old;
+    int              rc;
+    struct timespec  deadline;
 
-    snprintf(path, sizeof(path), "%s/.check.lock", site->pki->dir);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += site->check_wait;
 
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    do {
+        rc = pthread_mutex_timedlock(site->check, &deadline);
+    } while (rc == EINTR);
 
-    if (fd == -1) {
-        ecodoc_ca_http_log("cannot lock %s: checking without it", path);
-        return -1;
-    }
+    if (rc != 0) {
+        if (rc != ETIMEDOUT) {
+            ecodoc_ca_http_log("cannot wait for a check: %s", strerror(rc));
+        }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = ecodoc_ca_site_alarm;
-    sigemptyset(&sa.sa_mask);
-
-    sigaction(SIGALRM, &sa, &old);
-    alarm(site->check_wait);
-
-    rc = flock(fd, LOCK_EX);
-    err = errno;
-
-    alarm(0);
-    sigaction(SIGALRM, &old, NULL);
-
-    if (rc == 0) {
-        return fd;
-    }
-
-    close(fd);
-
-    if (err == EINTR) {
         return ECODOC_CA_LOCK_BUSY;
     }
 
-    ecodoc_ca_http_log("cannot lock %s: checking without it", path);
+    return 0;
+}
 
-    return -1;
+
+void
+ecodoc_ca_site_unlock(ecodoc_ca_site_t *site)
+{
+    pthread_mutex_unlock(site->check);
 }
 
 
@@ -108,14 +79,12 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
     }
 
     /*
-     * one scrypt check at a time across the server's children: each takes
+     * one scrypt check at a time across the server's threads: each takes
      * 128 MiB, and anyone may ask for one; a flood makes the others wait
      * --check-wait seconds at most, then says so
      */
 
-    lock = ecodoc_ca_site_lock(pg->site);
-
-    if (lock == ECODOC_CA_LOCK_BUSY) {
+    if (ecodoc_ca_site_lock(pg->site) == ECODOC_CA_LOCK_BUSY) {
         ecodoc_ca_http_log("STEP1 for %s: no check within %u s", user,
                            pg->site->check_wait);
         ecodoc_ca_resp_header(pg->resp, "Retry-After: %u",
@@ -126,9 +95,7 @@ ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
 
     code = ecodoc_ca_enroll_check(pg->site->ca, user, pw, strlen(pw),
                                   pg->addr, token, &s);
-    if (lock != -1) {
-        close(lock);
-    }
+    ecodoc_ca_site_unlock(pg->site);
 
     switch (code) {
     case ECODOC_CA_CODE_OK:
@@ -790,16 +757,34 @@ ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
 }
 
 
-/* a request, in its own process: routed, then its Redis connection closed */
+/*
+ * A request, in its connection's thread: with a Redis connection and a
+ * hold on the CA database of its own (a hiredis context is not for two
+ * threads), closed when it is answered.
+ */
 
 static void
 ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
     ecodoc_ca_resp_t *resp)
 {
-    ecodoc_ca_site_t  *site = ctx;
+    ecodoc_ca_t       ca;
+    ecodoc_ca_pki_t   pki;
+    ecodoc_ca_site_t  site;
 
-    ecodoc_ca_site_route(site, req, resp);
-    ecodoc_ca_redis_close(site->ca);
+    site = *(ecodoc_ca_site_t *) ctx;
+
+    ca = *site.ca;
+    ca.redis = NULL;
+    site.ca = &ca;
+
+    pki = *site.pki;
+    pki.lock_fd = -1;
+    site.pki = &pki;
+
+    ecodoc_ca_site_route(&site, req, resp);
+
+    ecodoc_ca_redis_close(&ca);
+    ecodoc_ca_db_unlock(&pki);
 }
 
 
@@ -812,6 +797,7 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     long long          days, mode, wait, renewal, max, lifetime;
     const char        *dir, *passfile, *listen, *site_url, *days_s, *mode_s,
                       *wait_s, *renewal_s, *max_s, *lifetime_s;
+    pthread_mutex_t    check;
     ecodoc_ca_pki_t    pki;
     ecodoc_ca_site_t   site;
 
@@ -920,13 +906,17 @@ ecodoc_ca_enroll_server(ecodoc_ca_t *ca, int argc, char **argv)
     site.renewal = (long) renewal;
     site.max_failures = (unsigned) max;
     site.lifetime = (long) lifetime;
+    site.check = &check;
 
-    /* each connection's process opens its own Redis connection */
+    pthread_mutex_init(&check, NULL);
+
+    /* each request opens its own Redis connection */
     ecodoc_ca_redis_close(ca);
 
     rc = ecodoc_ca_http_serve(listen + 5, (int) mode, ecodoc_ca_site_handler,
                               &site);
 
+    pthread_mutex_destroy(&check);
     ecodoc_ca_pki_free(&pki);
 
     return rc == 0 ? ECODOC_CA_OK : ECODOC_CA_ERROR;

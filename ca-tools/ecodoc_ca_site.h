@@ -6,6 +6,8 @@
 #ifndef ECODOC_CA_SITE_H
 #define ECODOC_CA_SITE_H
 
+#include <pthread.h>
+
 #include "ecodoc_ca.h"
 #include "ecodoc_ca_http.h"
 #include "ecodoc_ca_pki.h"
@@ -32,6 +34,7 @@ typedef struct {
     long              renewal;       /* days before expiry, _OFF, _ANY */
     unsigned          max_failures;  /* the gate's ecodoc_max_failures */
     long              lifetime;      /* the gate's ecodoc_session_lifetime */
+    pthread_mutex_t  *check;         /* held by the STEP1 being checked */
 } ecodoc_ca_site_t;
 
 
@@ -211,11 +214,12 @@ void ecodoc_ca_renew_page(ecodoc_ca_page_t *pg, int status,
 /* ecodoc_ca_site.c */
 
 /*
- * one password check at a time across the server's children: the lock's
- * descriptor (closed to release it), ECODOC_CA_LOCK_BUSY after
- * --check-wait, or -1 without a lock
+ * one password check at a time across the server's threads: 0 when it is
+ * this one's turn (ecodoc_ca_site_unlock() ends it), ECODOC_CA_LOCK_BUSY
+ * when --check-wait seconds went by first
  */
 int ecodoc_ca_site_lock(ecodoc_ca_site_t *site);
+void ecodoc_ca_site_unlock(ecodoc_ca_site_t *site);
 
 
 /* ecodoc_ca_site_renew.c: renewal with the current certificate */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecodoc_web.h"
 #include "ecodoc_ca_site.h"
 
 
@@ -22,44 +23,28 @@ static void ecodoc_ca_row(ecodoc_ca_page_t *pg, const char *id,
     ecodoc_ca_text_e t, const char *value);
 
 
-/* page frame: the look of the gate's own pages (ngx_http_ecodoc_html.c) */
+/*
+ * page frame: the look of the gate's own pages (ecodoc_web.h), and what
+ * only this site has: a wider main, the steps, key types, tables, PEM
+ */
 
 static const char  ecodoc_ca_style[] =
-    "body{margin:0;font-family:system-ui,-apple-system,\"Segoe UI\","
-    "\"Hiragino Sans\",\"Noto Sans CJK JP\",sans-serif;background:#f3f5f7;"
-    "color:#1b1f23;line-height:1.6}\n"
-    "header{background:#0b3d6e;color:#fff;padding:.8rem 1.2rem;"
-    "font-weight:bold}\n"
-    "main{max-width:44rem;margin:2rem auto;background:#fff;"
-    "padding:1.5rem 2rem;border-radius:8px;"
-    "box-shadow:0 1px 4px rgba(0,0,0,.15)}\n"
-    "h1{font-size:1.4rem;margin-top:0}\n"
+    ECODOC_WEB_STYLE
+    "main{max-width:44rem}\n"
     "h2{font-size:1.2rem;margin:1.6rem 0 .6rem;padding-bottom:.3rem;"
     "border-bottom:2px solid #0b3d6e}\n"
     "h3{font-size:1.05rem;margin:1.6rem 0 .4rem}\n"
     ".steps{margin:.6rem 0;padding:.6rem .8rem .6rem 2.2rem;"
     "background:#f3f5f7;border-radius:4px;color:#4a535c}\n"
     ".steps li[aria-current=step]{color:#0b3d6e;font-weight:bold}\n"
-    "label{display:block;margin:1rem 0 .3rem;font-weight:bold}\n"
     "fieldset{margin:1rem 0 0;border:1px solid #c5ccd3;border-radius:4px;"
     "padding:.4rem 1rem .8rem}\n"
     "legend{font-weight:bold;padding:0 .3rem}\n"
     "fieldset label{margin:.5rem 0;font-weight:normal}\n"
     "input[type=radio]{margin-right:.5rem}\n"
-    "input[type=text],input[type=password],textarea{width:100%;"
-    "box-sizing:border-box;padding:.6rem;font-size:1rem;"
-    "border:1px solid #77818b;border-radius:4px}\n"
     "textarea{font-family:ui-monospace,monospace;font-size:.9rem}\n"
-    "[aria-invalid=true]{border:2px solid #b00020}\n"
-    "input:focus,textarea:focus,button:focus,a:focus{outline:3px solid "
-    "#f0b429;outline-offset:2px}\n"
-    "button{margin-top:1.4rem;padding:.7rem 1.8rem;font-size:1rem;"
-    "background:#0b5cad;color:#fff;border:0;border-radius:4px;"
-    "cursor:pointer}\n"
-    ".error{color:#b00020;font-weight:bold;margin:.3rem 0}\n"
     "p.error:not([id$=-error]){background:#fdecee;"
     "border-left:4px solid #b00020;padding:.8rem}\n"
-    ".done{background:#e6f4ea;border-left:4px solid #1e7e34;padding:.8rem}\n"
     "pre{white-space:pre-wrap;word-break:break-all;background:#f3f5f7;"
     "padding:.8rem;border-radius:4px;font-size:.85rem}\n"
     "table{border-collapse:collapse;width:100%}\n"
@@ -70,9 +55,8 @@ static const char  ecodoc_ca_style[] =
     "dt{font-weight:bold;margin-top:.8rem}\n"
     "dd{margin-left:1rem}\n"
     "code{overflow-wrap:anywhere}\n"
-    "@media (max-width:36rem){main{margin:0;border-radius:0;padding:1rem}"
-    "th,td{display:block}th{border-bottom:0;padding-bottom:.1rem}"
-    "td{padding-top:.1rem}}\n";
+    "@media (max-width:36rem){th,td{display:block}"
+    "th{border-bottom:0;padding-bottom:.1rem}td{padding-top:.1rem}}\n";
 
 
 void

@@ -180,7 +180,6 @@ ecodoc_ca_renew_session(ecodoc_ca_page_t *pg, ecodoc_ca_renewal_t *rn)
 static void
 ecodoc_ca_renew_post(ecodoc_ca_page_t *pg, ecodoc_ca_renewal_t *rn)
 {
-    int    lock;
     char  *pw;
 
     if (ecodoc_ca_form_cookie_ok(pg) != 0) {
@@ -197,9 +196,7 @@ ecodoc_ca_renew_post(ecodoc_ca_page_t *pg, ecodoc_ca_renewal_t *rn)
 
     /* one scrypt check at a time, as STEP1's */
 
-    lock = ecodoc_ca_site_lock(pg->site);
-
-    if (lock == ECODOC_CA_LOCK_BUSY) {
+    if (ecodoc_ca_site_lock(pg->site) == ECODOC_CA_LOCK_BUSY) {
         ecodoc_ca_resp_header(pg->resp, "Retry-After: %u",
                               pg->site->check_wait);
         ecodoc_ca_page_error(pg, 503, ECODOC_CA_T_BUSY);
@@ -207,10 +204,7 @@ ecodoc_ca_renew_post(ecodoc_ca_page_t *pg, ecodoc_ca_renewal_t *rn)
     }
 
     ecodoc_ca_renew_check(pg, rn, pw);
-
-    if (lock != -1) {
-        close(lock);
-    }
+    ecodoc_ca_site_unlock(pg->site);
 
 done:
 

@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ecodoc_passwd.h"
+#include "ecodoc_web.h"
 
 
 #define NGX_HTTP_ECODOC_DIGEST_LEN    32     /* SHA-256 */

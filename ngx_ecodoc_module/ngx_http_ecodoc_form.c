@@ -173,43 +173,20 @@ ngx_int_t
 ngx_http_ecodoc_unescape(ngx_pool_t *pool, u_char *p, u_char *end,
     ngx_str_t *out)
 {
-    u_char     *d;
-    ngx_int_t   hi, lo;
+    long  n;
 
-    d = ngx_pnalloc(pool, end - p + 1);
-    if (d == NULL) {
+    out->data = ngx_pnalloc(pool, end - p + 1);
+    if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    out->data = d;
-
-    while (p < end) {
-        if (*p == '+') {
-            *d++ = ' ';
-            p++;
-
-        } else if (*p == '%') {
-            if (end - p < 3) {
-                return NGX_ERROR;
-            }
-
-            hi = ngx_hextoi(p + 1, 1);
-            lo = ngx_hextoi(p + 2, 1);
-
-            if (hi == NGX_ERROR || lo == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            *d++ = (u_char) (hi << 4 | lo);
-            p += 3;
-
-        } else {
-            *d++ = *p++;
-        }
+    n = ecodoc_web_unescape(out->data, p, end - p, ECODOC_WEB_PLUS);
+    if (n < 0) {
+        return NGX_ERROR;
     }
 
-    out->len = d - out->data;
-    *d = '\0';
+    out->len = (size_t) n;
+    out->data[n] = '\0';
 
     return NGX_OK;
 }

@@ -44,27 +44,7 @@ static const char  ngx_http_ecodoc_layout[] =
     "<meta name=\"viewport\" content=\"width=device-width, "
     "initial-scale=1\">\n"
     "<title>{{title}} | {{service}}</title>\n<style>\n"
-    "body{margin:0;font-family:system-ui,-apple-system,\"Segoe UI\","
-    "\"Hiragino Sans\",\"Noto Sans CJK JP\",sans-serif;background:#f3f5f7;"
-    "color:#1b1f23;line-height:1.6}\n"
-    "header{background:#0b3d6e;color:#fff;padding:.8rem 1.2rem;"
-    "font-weight:bold}\n"
-    "main{max-width:34rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;"
-    "border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15)}\n"
-    "h1{font-size:1.4rem;margin-top:0}\n"
-    "label{display:block;margin:1rem 0 .3rem;font-weight:bold}\n"
-    "input[type=text],input[type=password]{width:100%;box-sizing:border-box;"
-    "padding:.6rem;font-size:1rem;border:1px solid #77818b;border-radius:4px}\n"
-    "input[aria-invalid=true]{border:2px solid #b00020}\n"
-    "input:focus,button:focus,a:focus{outline:3px solid #f0b429;"
-    "outline-offset:2px}\n"
-    "button{margin-top:1.4rem;padding:.7rem 1.8rem;font-size:1rem;"
-    "background:#0b5cad;color:#fff;border:0;border-radius:4px;"
-    "cursor:pointer}\n"
-    ".error{color:#b00020;font-weight:bold;margin:.3rem 0}\n"
-    ".done{background:#e6f4ea;border-left:4px solid #1e7e34;padding:.8rem}\n"
-    "@media (max-width:36rem){main{margin:0;border-radius:0;"
-    "padding:1rem}}\n"
+    ECODOC_WEB_STYLE
     "</style>\n</head>\n<body>\n<header>{{service}}</header>\n"
     "<main>\n<h1>{{title}}</h1>\n{{content}}</main>\n</body>\n</html>\n";
 
@@ -460,16 +440,16 @@ ngx_http_ecodoc_put_html(ngx_http_ecodoc_out_t *out, u_char *s, size_t len)
 {
     size_t  n;
 
-    /* every value goes into text or a double-quoted attribute */
+    /* every value goes into text or a quoted attribute */
 
-    n = len + ngx_escape_html(NULL, s, len);
+    n = ecodoc_web_escape_html(NULL, s, len);
 
     if ((size_t) (out->end - out->pos) < n) {
         out->overflow = 1;
         return;
     }
 
-    out->pos = (u_char *) ngx_escape_html(out->pos, s, len);
+    out->pos += ecodoc_web_escape_html(out->pos, s, len);
 }
 
 

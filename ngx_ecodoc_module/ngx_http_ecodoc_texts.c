@@ -120,69 +120,26 @@ ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text)
 ngx_uint_t
 ngx_http_ecodoc_lang(ngx_http_request_t *r)
 {
-    u_char           *p, *end, *tag, *q;
-    ngx_int_t         weight, best[2];
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t          i;
+    ngx_list_part_t    *part;
+    ngx_table_elt_t    *h;
+    ecodoc_web_lang_t   lang;
 
-    best[0] = -1;
-    best[1] = -1;
+    ecodoc_web_lang_init(&lang);
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len != sizeof("Accept-Language") - 1
-                || ngx_strncasecmp(h[i].key.data,
+            if (h[i].key.len == sizeof("Accept-Language") - 1
+                && ngx_strncasecmp(h[i].key.data,
                                    (u_char *) "Accept-Language",
-                                   h[i].key.len) != 0)
+                                   h[i].key.len) == 0)
             {
-                continue;
-            }
-
-            p = h[i].value.data;
-            end = p + h[i].value.len;
-
-            while (p < end) {
-                while (p < end && (*p == ' ' || *p == ',')) {
-                    p++;
-                }
-
-                tag = p;
-
-                while (p < end && *p != ',' && *p != ';' && *p != ' ') {
-                    p++;
-                }
-
-                weight = 1000;
-                q = ngx_strlcasestrn(p, end, (u_char *) "q=", 2 - 1);
-
-                if (q && (ngx_strlchr(p, q, ',') == NULL)) {
-                    weight = (q + 2 < end && q[2] == '1') ? 1000
-                             : (q + 4 < end && q[3] == '.')
-                             ? (q[4] - '0') * 100 : 0;
-                }
-
-                if (p - tag >= 2) {
-                    if (ngx_strncasecmp(tag, (u_char *) "ja", 2) == 0
-                        && (p - tag == 2 || tag[2] == '-'))
-                    {
-                        best[0] = ngx_max(best[0], weight);
-
-                    } else if (ngx_strncasecmp(tag, (u_char *) "en", 2) == 0
-                               && (p - tag == 2 || tag[2] == '-'))
-                    {
-                        best[1] = ngx_max(best[1], weight);
-                    }
-                }
-
-                while (p < end && *p != ',') {
-                    p++;
-                }
+                ecodoc_web_lang_add(&lang, h[i].value.data, h[i].value.len);
             }
         }
     }
 
-    return best[1] > best[0] ? 1 : 0;
+    return ecodoc_web_lang_english(&lang) ? 1 : 0;
 }
