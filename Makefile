@@ -120,8 +120,9 @@ $(CA_TOOL): $(CA_SRCS) $(CA_LUA)
 
 # every test; t/e2e.t (the browser journey, as `make e2e` runs it) among them
 # what the tests use beyond the build: the modules of Debian's nginx-extras
-# (t/debian_conf.t loads this module beside them in Debian's nginx.conf)
-TEST_PKGS := libnginx-mod-http-geoip libnginx-mod-http-image-filter \
+# (t/debian_conf.t loads this module beside them in Debian's nginx.conf);
+# valgrind (t/ca_valgrind.t)
+TEST_PKGS := valgrind libnginx-mod-http-geoip libnginx-mod-http-image-filter \
              libnginx-mod-http-perl libnginx-mod-http-xslt-filter \
              libnginx-mod-mail libnginx-mod-stream libnginx-mod-stream-geoip \
              libnginx-mod-http-auth-pam libnginx-mod-http-cache-purge \
