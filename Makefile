@@ -66,8 +66,7 @@ CA_SRCS     := $(wildcard ca-tools/*.c ca-tools/*.h) \
 # prometheus: promtool, which t/metrics.t runs on the metrics and the alerts
 DEB_PKGS := nginx-core nginx-dev redis-server redis-sentinel libhiredis-dev \
             libssl-dev libmicrohttpd-dev libpcre2-dev zlib1g-dev openssl gcc \
-            make perl \
-            libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
+            make perl libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
 .PHONY: all deps test test-asan test-deps matrix e2e e2e-deps demo bench bench-deps race \
         failover deb test-deb clean
