@@ -42,6 +42,15 @@ like($r->{text}, qr{<html lang="ja">}, 'ja rated above en: Japanese');
 $r = $t->http(GET => '/ecodoc/login', cert => 'alice',
     headers => ['Accept-Language' => 'fr, en-GB;q=0.8']);
 like($r->{text}, qr{<html lang="en">}, 'en-GB and no ja: English');
+$r = $t->http(GET => '/ecodoc/login', cert => 'alice',
+    headers => ['Accept-Language' => 'en;q=0']);
+like($r->{text}, qr{<html lang="ja">}, 'en;q=0 (not acceptable): Japanese');
+$r = $t->http(GET => '/ecodoc/login', cert => 'alice',
+    headers => ['Accept-Language' => 'EN-us ; Q=0.7, ja;q=0.500']);
+like($r->{text}, qr{<html lang="en">}, 'any case, spaces, 3 decimals: English');
+$r = $t->http(GET => '/ecodoc/login', cert => 'alice',
+    headers => ['Accept-Language' => 'en;q=2, ja;q=0.1']);
+like($r->{text}, qr{<html lang="ja">}, 'a q above 1 counts as 0: Japanese');
 
 $r = $t->http(GET => '/ecodoc/forgot', lang => 'en');
 is($r->{status}, 200, 'forgot page, even without a certificate');
