@@ -758,9 +758,9 @@ ecodoc_ca_site_route(ecodoc_ca_site_t *site, ecodoc_ca_req_t *req,
 
 
 /*
- * A request, in its connection's thread: with a Redis connection and a
- * hold on the CA database of its own (a hiredis context is not for two
- * threads), closed when it is answered.
+ * A request, in its connection's thread: with a Redis connection (and its
+ * TLS context) and a hold on the CA database of its own, for no Redis
+ * client state is for two threads; all closed and freed when answered.
  */
 
 static void
@@ -773,8 +773,13 @@ ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
 
     site = *(ecodoc_ca_site_t *) ctx;
 
+    /* the settings passed at the start: only memory can fail here */
     ca = *site.ca;
-    ca.redis = NULL;
+    if (ecodoc_ca_redis_config(&ca) != ECODOC_CA_OK) {
+        resp->failed = 1;
+        return;
+    }
+
     site.ca = &ca;
 
     pki = *site.pki;
@@ -783,7 +788,7 @@ ecodoc_ca_site_handler(void *ctx, ecodoc_ca_req_t *req,
 
     ecodoc_ca_site_route(&site, req, resp);
 
-    ecodoc_ca_redis_close(&ca);
+    ecodoc_ca_redis_free(&ca);
     ecodoc_ca_db_unlock(&pki);
 }
 
