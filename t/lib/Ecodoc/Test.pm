@@ -389,6 +389,8 @@ sub write_file {
     my ($self, $f, $content) = @_;
     my $p = File::Spec->file_name_is_absolute($f) ? $f : $self->path($f);
     open(my $fh, '>:raw', $p) or croak "$p: $!";
+    # characters (a configuration with Japanese messages) as UTF-8
+    utf8::encode($content) if utf8::is_utf8($content);
     print {$fh} $content;
     close $fh or croak "$p: $!";
     return $p;
