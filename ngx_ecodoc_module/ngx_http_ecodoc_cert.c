@@ -45,8 +45,9 @@ ngx_http_ecodoc_cert_days(time_t not_after)
 
 /*
  * The page for a connection without a verified certificate: none sent,
- * expired, from another CA, revoked by ssl_crl, or failed otherwise.  The
- * peer certificate is still readable after a failed verification.
+ * expired, from another CA, revoked by ssl_crl, or failed otherwise (also
+ * a verified one that nginx refused, for ssl_ocsp).  The peer certificate
+ * is still readable after a failed verification.
  */
 
 ngx_int_t
@@ -97,6 +98,10 @@ ngx_http_ecodoc_cert_page(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 
     case X509_V_ERR_CERT_REVOKED:
         problem = NGX_HTTP_ECODOC_PROBLEM_REVOKED;
+        break;
+
+    case X509_V_OK:
+        problem = NGX_HTTP_ECODOC_PROBLEM_INVALID;
         break;
 
     default:

@@ -186,7 +186,15 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
     }
 
     if (ctx->page == NGX_HTTP_ECODOC_PAGE_CERT) {
+
+        /* verified, yet refused by nginx (ssl_ocsp): no loop through "/" */
+
+        if (r->error_page) {
+            return ngx_http_ecodoc_cert_page(r, ctx, NGX_HTTP_FORBIDDEN);
+        }
+
         /* the certificate is good now: on to the service */
+
         ngx_str_set(&root, "/");
         return ngx_http_ecodoc_redirect(r, &root, NULL);
     }

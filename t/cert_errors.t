@@ -153,6 +153,21 @@ for my $lang (qw(ja en)) {
     }
 }
 
+# --- any other failure: the verifier's reason (a server certificate of
+# the CA, not made for clients)
+$t->issue('server-only', subject => '/O=Ecodoc Test/CN=server-only',
+    ext => 'server');
+for my $lang (qw(ja en)) {
+    my $r = $t->http(GET => '/', cert => 'server-only', lang => $lang);
+    is($r->{status}, 400, "a certificate not for clients ($lang): 400");
+    like($r->{text}, $lang eq 'ja'
+        ? qr{<h1>証明書を検証できません</h1>\n<p class="error" role="alert">この証明書を検証できませんでした。 \(\w+ certificate purpose\)</p>\n<p>コンピュータの日付と時刻}
+        : qr{<h1>Certificate not verified</h1>\n<p class="error" role="alert">This certificate could not be verified\. \(\w+ certificate purpose\)</p>\n<p>Check that your computer's date and time},
+        '... headed, with the reason and what to do');
+    like($r->{text}, qr{<a href="https://help\.example/ecodoc">},
+        '... and whom to ask');
+}
+
 # --- revoked in Redis: the gate's 403 and the login's
 my $pw = $t->add_user('alice');
 is($t->signup('alice', 'alice', $pw)->{status}, 200, 'alice signs up');
