@@ -1172,6 +1172,13 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->expiry_notice > 3650) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_cert_expiry_notice\" must be 0..3650 "
+                           "days");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->password_min_length > ECODOC_PASSWD_MAX_INPUT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ecodoc_password_min_length\" is too large");

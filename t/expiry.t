@@ -146,6 +146,16 @@ $t->nginx_reload(http => "    ecodoc_cert_expiry_notice 0;\n");
 $r = $t->http(GET => '/ecodoc/login', cert => 'short');
 unlike($r->{text}, qr/id="expiry"/, 'ecodoc_cert_expiry_notice 0: off');
 
+# --- nginx -t refuses a notice longer than ten years, or negative
+for my $days (qw(3651 -1)) {
+    my $conf = $t->write_nginx_conf(%{ $t->{conf_opts} },
+        http => "    ecodoc_cert_expiry_notice $days;\n");
+    my $d = $t->dir;
+    my $out = `'@{[ $t->nginx ]}' -t -p '$d/' -c '$d/nginx.conf' 2>&1`;
+    isnt($? >> 8, 0, "ecodoc_cert_expiry_notice $days: nginx -t fails");
+    like($out, qr/ecodoc_cert_expiry_notice/, '... naming the directive');
+}
+
 is(scalar($t->crashes), 0, 'no crashed workers');
 
 done_testing();
