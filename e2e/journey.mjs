@@ -519,7 +519,8 @@ async function main() {
     await page.getByRole('button', { name: T.change }).click();
     const err = page.locator('#new-error');
     ok(await err.count() === 1 && (await err.innerText()).startsWith(T.tooShort), `password too short: "${T.tooShort}…" beside the field`, await bodyText(page));
-    ok(await page.getByLabel(T.newPw, { exact: true }).getAttribute('aria-describedby') === 'new-error', 'password too short: the field points at its error (aria-describedby)');
+    const described = await page.getByLabel(T.newPw, { exact: true }).getAttribute('aria-describedby');
+    ok(described === 'new-error new-rules', 'password too short: the field points at its error and the rules (aria-describedby)', described);
     await shot(page, '11-password-error');
 
     await page.getByLabel(T.current, { exact: true }).fill(initial);

@@ -15,7 +15,8 @@
 -- ARGV[13] the hash that was checked, ARGV[14] session lifetime.
 -- Reply: {'ok', initial '1'|'0'} (signup: {'ok', '1'}, no session made;
 -- renew: {'ok', '0'}, the enrollment session made);
--- {'failed'} a wrong password counted; {'locked', '1'} when this check
+-- {'failed', F} a wrong password counted, F the user's consecutive
+-- failures now; {'locked', '1'} when this check
 -- locked the user, {'locked'} when it was locked already; {'changed'} the
 -- hash was replaced meanwhile; {'error'}; or {V}: checked()'s verdicts,
 -- nosession.
@@ -32,7 +33,7 @@ if redis.call('HGET', uk, 'pw') ~= ARGV[13] then return {'changed'} end
 if ARGV[8] ~= '1' then
   local f = redis.call('HINCRBY', uk, 'failures', 1)
   audit(mode .. '_failed', u, 'consecutive failures: ' .. f)
-  if f < max then return {'failed'} end
+  if f < max then return {'failed', tostring(f)} end
   if redis.call('HGET', uk, 'locked') == '0' then
     redis.call('HSET', uk, 'locked', '1')
     end_sessions(u)

@@ -40,6 +40,10 @@
     "cursor:pointer}\n"                                                      \
     ".error{color:#b00020;font-weight:bold;margin:.3rem 0}\n"                \
     ".done{background:#e6f4ea;border-left:4px solid #1e7e34;padding:.8rem}\n"\
+    ".notice{background:#fff4e0;border-left:4px solid #a35200;"              \
+    "padding:.1rem .8rem;margin-bottom:1rem}\n"                              \
+    ".rules{margin:.2rem 0 .4rem;font-size:.95rem}"                          \
+    ".rules ul{margin:.2rem 0;padding-left:1.4rem}\n"                        \
     "@media (max-width:36rem){main{margin:0;border-radius:0;padding:1rem}}\n"
 
 

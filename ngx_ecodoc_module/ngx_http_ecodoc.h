@@ -76,8 +76,21 @@ typedef enum {
     NGX_HTTP_ECODOC_PAGE_LOGIN,
     NGX_HTTP_ECODOC_PAGE_PASSWORD,
     NGX_HTTP_ECODOC_PAGE_LOGOUT,
-    NGX_HTTP_ECODOC_PAGE_FORGOT
+    NGX_HTTP_ECODOC_PAGE_FORGOT,
+    NGX_HTTP_ECODOC_PAGE_CERT             /* error_page 495 496 */
 } ngx_http_ecodoc_page_e;
+
+
+/* why a certificate or its user is refused, each a page of its own */
+
+typedef enum {
+    NGX_HTTP_ECODOC_PROBLEM_NO_CERT = 0,  /* none sent */
+    NGX_HTTP_ECODOC_PROBLEM_EXPIRED,
+    NGX_HTTP_ECODOC_PROBLEM_OTHER_CA,     /* not issued by the service's CA */
+    NGX_HTTP_ECODOC_PROBLEM_REVOKED,      /* in Redis, or by ssl_crl */
+    NGX_HTTP_ECODOC_PROBLEM_INVALID,      /* any other verification error */
+    NGX_HTTP_ECODOC_PROBLEM_LOCKED
+} ngx_http_ecodoc_problem_e;
 
 
 /* the texts of ngx_http_ecodoc_texts.c; the gate's own refusals first */
@@ -118,6 +131,23 @@ typedef enum {
     NGX_HTTP_ECODOC_MSG_NOT_FOUND,
     NGX_HTTP_ECODOC_MSG_METHOD,
     NGX_HTTP_ECODOC_MSG_CONTENT_TYPE,
+    NGX_HTTP_ECODOC_MSG_NO_CERT_DO,
+    NGX_HTTP_ECODOC_MSG_CERT_EXPIRED,
+    NGX_HTTP_ECODOC_MSG_CERT_EXPIRED_DO,
+    NGX_HTTP_ECODOC_MSG_CERT_OTHER_CA,
+    NGX_HTTP_ECODOC_MSG_CERT_OTHER_CA_DO,
+    NGX_HTTP_ECODOC_MSG_REVOKED_DO,
+    NGX_HTTP_ECODOC_MSG_CERT_INVALID,
+    NGX_HTTP_ECODOC_MSG_CERT_INVALID_DO,
+    NGX_HTTP_ECODOC_MSG_LOCKED_DO,
+    NGX_HTTP_ECODOC_MSG_TRIES_LEFT,
+    NGX_HTTP_ECODOC_MSG_EXPIRY,
+    NGX_HTTP_ECODOC_MSG_EXPIRY_TODAY,
+    NGX_HTTP_ECODOC_MSG_EXPIRY_RENEW,
+    NGX_HTTP_ECODOC_MSG_EXPIRY_ASK,
+    NGX_HTTP_ECODOC_MSG_PW_RULES,
+    NGX_HTTP_ECODOC_MSG_PW_RULE_LENGTH,
+    NGX_HTTP_ECODOC_MSG_PW_RULE_OTHER,
 
     /* titles, labels, buttons and links */
     NGX_HTTP_ECODOC_T_SERVICE,
@@ -128,6 +158,12 @@ typedef enum {
     NGX_HTTP_ECODOC_T_LOGOUT,
     NGX_HTTP_ECODOC_T_FORGOT,
     NGX_HTTP_ECODOC_T_ERROR,
+    NGX_HTTP_ECODOC_T_CERT_REQUIRED,
+    NGX_HTTP_ECODOC_T_CERT_EXPIRED,
+    NGX_HTTP_ECODOC_T_CERT_OTHER_CA,
+    NGX_HTTP_ECODOC_T_CERT_REVOKED,
+    NGX_HTTP_ECODOC_T_CERT_INVALID,
+    NGX_HTTP_ECODOC_T_LOCKED,
     NGX_HTTP_ECODOC_L_USER,
     NGX_HTTP_ECODOC_L_PASSWORD,
     NGX_HTTP_ECODOC_L_INITIAL_PASSWORD,
@@ -142,6 +178,8 @@ typedef enum {
     NGX_HTTP_ECODOC_A_FORGOT,
     NGX_HTTP_ECODOC_A_TO_SERVICE,
     NGX_HTTP_ECODOC_A_CONTACT,
+    NGX_HTTP_ECODOC_A_ENROLL,
+    NGX_HTTP_ECODOC_A_RENEW,
 
     NGX_HTTP_ECODOC_TEXT_N
 } ngx_http_ecodoc_text_e;
@@ -169,7 +207,7 @@ typedef struct {
 
 typedef struct {
     ngx_regex_t                 *regex;
-    ngx_str_t                    message;
+    ngx_str_t                    message[2];  /* Japanese, English */
 } ngx_http_ecodoc_rule_t;
 
 
@@ -258,6 +296,9 @@ typedef struct {
     ngx_uint_t                   password_min_length;
     ngx_array_t                 *password_rules; /* ngx_http_ecodoc_rule_t */
     ngx_str_t                    forgot_url;
+    ngx_str_t                    enroll_url;
+    ngx_str_t                    renewal_url;
+    ngx_int_t                    expiry_notice;  /* days, 0 off */
     ngx_str_t                    template;       /* layout, or empty */
 } ngx_http_ecodoc_loc_conf_t;
 
@@ -272,6 +313,7 @@ typedef struct {
     u_char                       fp_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
     u_char                       sid_bin[NGX_HTTP_ECODOC_DIGEST_LEN];
     ngx_uint_t                   has_token;
+    time_t                       not_after;      /* 0 unknown */
 } ngx_http_ecodoc_conn_t;
 
 
@@ -353,6 +395,7 @@ struct ngx_http_ecodoc_ctx_s {
     ngx_int_t                    verified;       /* 1, 0, or -1 error */
     ngx_uint_t                   tries;
     ngx_msec_t                   wait_start;
+    ngx_uint_t                   failures;       /* after a wrong password */
 
     ngx_event_t                  redis_timer;
     void                        *redis_cmd;
@@ -527,6 +570,8 @@ void ngx_http_ecodoc_slot_leave(ngx_http_ecodoc_ctx_t *ctx);
 /* ngx_http_ecodoc_texts.c */
 const char *ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text);
 ngx_uint_t ngx_http_ecodoc_lang(ngx_http_request_t *r);
+ngx_uint_t ngx_http_ecodoc_ctx_lang(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 
 /* ngx_http_ecodoc_html.c */
 ngx_int_t ngx_http_ecodoc_form_page(ngx_http_request_t *r,
@@ -537,10 +582,21 @@ ngx_int_t ngx_http_ecodoc_message(ngx_http_request_t *r,
     ngx_uint_t msg, ngx_uint_t link);
 ngx_int_t ngx_http_ecodoc_gate_page(ngx_http_request_t *r,
     ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status, ngx_uint_t msg);
+ngx_int_t ngx_http_ecodoc_problem_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status,
+    ngx_http_ecodoc_problem_e problem, time_t date, const char *reason);
 ngx_int_t ngx_http_ecodoc_redirect(ngx_http_request_t *r, ngx_str_t *to,
     ngx_str_t *args);
 char *ngx_http_ecodoc_template(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_ecodoc_cert.c */
+time_t ngx_http_ecodoc_cert_not_after(X509 *cert);
+time_t ngx_http_ecodoc_cert_days(time_t not_after);
+ngx_int_t ngx_http_ecodoc_cert_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status);
+ngx_int_t ngx_http_ecodoc_cert_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ecodoc_metrics.c */
 extern ngx_atomic_t  *ngx_http_ecodoc_metrics;

@@ -18,8 +18,35 @@ typedef struct {
     u_char                      *pos;
     u_char                      *end;
     ngx_uint_t                   lang;
+    /* what the texts' {date}, {n} and {max} stand for */
+    time_t                       date;
+    ngx_uint_t                   n;
+    ngx_uint_t                   max;
     unsigned                     overflow:1;
 } ngx_http_ecodoc_out_t;
+
+
+/* each page of ngx_http_ecodoc_problem_e: what happened, what to do */
+
+static struct {
+    ngx_uint_t                   title;
+    ngx_uint_t                   msg;
+    ngx_uint_t                   todo;
+    ngx_uint_t                   link;        /* A_ENROLL, A_TO_LOGIN or 0 */
+} ngx_http_ecodoc_problems[] = {
+    { NGX_HTTP_ECODOC_T_CERT_REQUIRED, NGX_HTTP_ECODOC_MSG_NO_CERT,
+      NGX_HTTP_ECODOC_MSG_NO_CERT_DO, NGX_HTTP_ECODOC_A_ENROLL },
+    { NGX_HTTP_ECODOC_T_CERT_EXPIRED, NGX_HTTP_ECODOC_MSG_CERT_EXPIRED,
+      NGX_HTTP_ECODOC_MSG_CERT_EXPIRED_DO, NGX_HTTP_ECODOC_A_ENROLL },
+    { NGX_HTTP_ECODOC_T_CERT_OTHER_CA, NGX_HTTP_ECODOC_MSG_CERT_OTHER_CA,
+      NGX_HTTP_ECODOC_MSG_CERT_OTHER_CA_DO, NGX_HTTP_ECODOC_A_ENROLL },
+    { NGX_HTTP_ECODOC_T_CERT_REVOKED, NGX_HTTP_ECODOC_MSG_REVOKED,
+      NGX_HTTP_ECODOC_MSG_REVOKED_DO, NGX_HTTP_ECODOC_A_ENROLL },
+    { NGX_HTTP_ECODOC_T_CERT_INVALID, NGX_HTTP_ECODOC_MSG_CERT_INVALID,
+      NGX_HTTP_ECODOC_MSG_CERT_INVALID_DO, 0 },
+    { NGX_HTTP_ECODOC_T_LOCKED, NGX_HTTP_ECODOC_MSG_LOCKED,
+      NGX_HTTP_ECODOC_MSG_LOCKED_DO, NGX_HTTP_ECODOC_A_TO_LOGIN }
+};
 
 
 static ngx_int_t ngx_http_ecodoc_send(ngx_http_request_t *r,
@@ -36,6 +63,14 @@ static void ngx_http_ecodoc_put_text(ngx_http_ecodoc_out_t *out,
     ngx_uint_t msg);
 static void ngx_http_ecodoc_put_link(ngx_http_ecodoc_out_t *out,
     ngx_str_t *base, const char *page, ngx_uint_t text);
+static void ngx_http_ecodoc_put_url(ngx_http_ecodoc_out_t *out,
+    ngx_str_t *url, ngx_uint_t text);
+static void ngx_http_ecodoc_put_date(ngx_http_ecodoc_out_t *out, time_t t);
+static void ngx_http_ecodoc_put_notice(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_http_ecodoc_out_t *out,
+    ngx_uint_t status);
+static void ngx_http_ecodoc_put_rules(ngx_http_request_t *r,
+    ngx_http_ecodoc_out_t *out);
 
 
 static const char  ngx_http_ecodoc_layout[] =
@@ -63,9 +98,11 @@ ngx_http_ecodoc_form_page(ngx_http_request_t *r,
     ngx_http_ecodoc_page_t      *page;
     ngx_http_ecodoc_field_t     *f;
     ngx_http_ecodoc_loc_conf_t  *elcf;
+    ngx_http_ecodoc_main_conf_t *emcf;
     u_char                       num[NGX_INT_T_LEN];
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
     page = &ngx_http_ecodoc_page_table[ctx->page];
     f = page->fields;
@@ -144,7 +181,26 @@ ngx_http_ecodoc_form_page(ngx_http_request_t *r,
                 ngx_http_ecodoc_put_html(&out, detail->data, detail->len);
             }
 
+            /* a wrong password counted: how many more lock the user ID */
+
+            if ((msg == NGX_HTTP_ECODOC_MSG_BAD_PASSWORD
+                 || msg == NGX_HTTP_ECODOC_MSG_PW_WRONG)
+                && ctx->failures && ctx->failures < emcf->max_failures)
+            {
+                out.n = emcf->max_failures - ctx->failures;
+                out.max = emcf->max_failures;
+                ngx_http_ecodoc_put(&out, out.lang ? " " : "");
+                ngx_http_ecodoc_put_text(&out,
+                                         NGX_HTTP_ECODOC_MSG_TRIES_LEFT);
+            }
+
             ngx_http_ecodoc_put(&out, "</p>\n");
+        }
+
+        /* the new password's rules, from the start */
+
+        if (ngx_strcmp(f->name, "new") == 0) {
+            ngx_http_ecodoc_put_rules(r, &out);
         }
 
         ngx_http_ecodoc_put(&out, "<input type=\"");
@@ -161,7 +217,16 @@ ngx_http_ecodoc_form_page(ngx_http_request_t *r,
             ngx_http_ecodoc_put(&out, " aria-invalid=\"true\" "
                                 "aria-describedby=\"");
             ngx_http_ecodoc_put(&out, f->name);
-            ngx_http_ecodoc_put(&out, "-error\" autofocus");
+            ngx_http_ecodoc_put(&out, "-error");
+
+            if (ngx_strcmp(f->name, "new") == 0) {
+                ngx_http_ecodoc_put(&out, " new-rules");
+            }
+
+            ngx_http_ecodoc_put(&out, "\" autofocus");
+
+        } else if (ngx_strcmp(f->name, "new") == 0) {
+            ngx_http_ecodoc_put(&out, " aria-describedby=\"new-rules\"");
         }
 
         value = (ngx_str_t *) ((u_char *) ctx + f->offset);
@@ -189,6 +254,13 @@ ngx_http_ecodoc_form_page(ngx_http_request_t *r,
     if (ctx->page == NGX_HTTP_ECODOC_PAGE_SIGNUP) {
         ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "login",
                                  NGX_HTTP_ECODOC_A_TO_LOGIN);
+    }
+
+    /* a way out of the password change, the forced one too */
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_PASSWORD) {
+        ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "logout",
+                                 NGX_HTTP_ECODOC_B_LOGOUT);
     }
 
     return ngx_http_ecodoc_send(r, ctx, status, title, &out);
@@ -220,13 +292,9 @@ ngx_http_ecodoc_message(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     ngx_http_ecodoc_put_text(&out, msg);
     ngx_http_ecodoc_put(&out, "</p>\n");
 
-    if (msg == NGX_HTTP_ECODOC_MSG_FORGOT && elcf->forgot_url.len) {
-        ngx_http_ecodoc_put(&out, "<p><a href=\"");
-        ngx_http_ecodoc_put_html(&out, elcf->forgot_url.data,
-                                 elcf->forgot_url.len);
-        ngx_http_ecodoc_put(&out, "\">");
-        ngx_http_ecodoc_put_text(&out, NGX_HTTP_ECODOC_A_CONTACT);
-        ngx_http_ecodoc_put(&out, "</a></p>\n");
+    if (msg == NGX_HTTP_ECODOC_MSG_FORGOT) {
+        ngx_http_ecodoc_put_url(&out, &elcf->forgot_url,
+                                NGX_HTTP_ECODOC_A_CONTACT);
     }
 
     if (link == NGX_HTTP_ECODOC_A_TO_LOGIN) {
@@ -246,7 +314,9 @@ ngx_http_ecodoc_message(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         allow->hash = 1;
         ngx_str_set(&allow->key, "Allow");
 
-        if (ctx->page == NGX_HTTP_ECODOC_PAGE_FORGOT) {
+        if (ctx->page == NGX_HTTP_ECODOC_PAGE_FORGOT
+            || ctx->page == NGX_HTTP_ECODOC_PAGE_CERT)
+        {
             ngx_str_set(&allow->value, "GET, HEAD");
 
         } else {
@@ -264,8 +334,80 @@ ngx_int_t
 ngx_http_ecodoc_gate_page(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     ngx_uint_t status, ngx_uint_t msg)
 {
-    return ngx_http_ecodoc_message(r, ctx, status, NGX_HTTP_ECODOC_T_ERROR,
-                                   msg, 0);
+    switch (msg) {
+
+    case NGX_HTTP_ECODOC_MSG_NO_CERT:
+        return ngx_http_ecodoc_cert_page(r, ctx, status);
+
+    case NGX_HTTP_ECODOC_MSG_REVOKED:
+        return ngx_http_ecodoc_problem_page(r, ctx, status,
+                                            NGX_HTTP_ECODOC_PROBLEM_REVOKED,
+                                            0, NULL);
+
+    case NGX_HTTP_ECODOC_MSG_LOCKED:
+        return ngx_http_ecodoc_problem_page(r, ctx, status,
+                                            NGX_HTTP_ECODOC_PROBLEM_LOCKED,
+                                            0, NULL);
+
+    default:
+        return ngx_http_ecodoc_message(r, ctx, status,
+                                       NGX_HTTP_ECODOC_T_ERROR, msg, 0);
+    }
+}
+
+
+/*
+ * A certificate or user refused: a heading that names the problem, what
+ * happened (with the date, when given, and the verifier's reason), what
+ * to do, and the links onwards that the configuration knows
+ */
+
+ngx_int_t
+ngx_http_ecodoc_problem_page(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_uint_t status,
+    ngx_http_ecodoc_problem_e problem, time_t date, const char *reason)
+{
+    ngx_uint_t                   link;
+    ngx_http_ecodoc_out_t        out;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    if (ngx_http_ecodoc_out_init(r, ctx, &out, NGX_HTTP_ECODOC_PAGE_SIZE)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out.date = date;
+
+    ngx_http_ecodoc_put(&out, "<p class=\"error\" role=\"alert\">");
+    ngx_http_ecodoc_put_text(&out, ngx_http_ecodoc_problems[problem].msg);
+
+    if (reason) {
+        ngx_http_ecodoc_put(&out, " (");
+        ngx_http_ecodoc_put_html(&out, (u_char *) reason, ngx_strlen(reason));
+        ngx_http_ecodoc_put(&out, ")");
+    }
+
+    ngx_http_ecodoc_put(&out, "</p>\n<p>");
+    ngx_http_ecodoc_put_text(&out, ngx_http_ecodoc_problems[problem].todo);
+    ngx_http_ecodoc_put(&out, "</p>\n");
+
+    link = ngx_http_ecodoc_problems[problem].link;
+
+    if (link == NGX_HTTP_ECODOC_A_ENROLL) {
+        ngx_http_ecodoc_put_url(&out, &elcf->enroll_url, link);
+
+    } else if (link == NGX_HTTP_ECODOC_A_TO_LOGIN) {
+        ngx_http_ecodoc_put_link(&out, &elcf->pages_uri, "login", link);
+    }
+
+    ngx_http_ecodoc_put_url(&out, &elcf->forgot_url,
+                            NGX_HTTP_ECODOC_A_CONTACT);
+
+    return ngx_http_ecodoc_send(r, ctx, status,
+                                ngx_http_ecodoc_problems[problem].title, &out);
 }
 
 
@@ -360,6 +502,7 @@ ngx_http_ecodoc_send(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
         } else if (name.len == 7
                    && ngx_strncmp(name.data, "content", 7) == 0)
         {
+            ngx_http_ecodoc_put_notice(r, ctx, &out, status);
             ngx_http_ecodoc_put_str(&out, content->start,
                                     content->pos - content->start);
         }
@@ -397,12 +540,7 @@ ngx_http_ecodoc_out_init(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
 {
     ngx_memzero(out, sizeof(ngx_http_ecodoc_out_t));
 
-    if (!ctx->lang_known) {
-        ctx->lang = ngx_http_ecodoc_lang(r);
-        ctx->lang_known = 1;
-    }
-
-    out->lang = ctx->lang;
+    out->lang = ngx_http_ecodoc_ctx_lang(r, ctx);
 
     out->start = ngx_pnalloc(r->pool, size);
     if (out->start == NULL) {
@@ -453,14 +591,175 @@ ngx_http_ecodoc_put_html(ngx_http_ecodoc_out_t *out, u_char *s, size_t len)
 }
 
 
+/* a text of the page's language, its {date}, {n} and {max} filled in */
+
 static void
 ngx_http_ecodoc_put_text(ngx_http_ecodoc_out_t *out, ngx_uint_t msg)
 {
+    u_char      *p, *end, *open, *close, num[NGX_INT_T_LEN];
+    size_t       len;
     const char  *s;
 
     s = ngx_http_ecodoc_text(out->lang, msg);
+    p = (u_char *) s;
+    end = p + ngx_strlen(s);
 
-    ngx_http_ecodoc_put_html(out, (u_char *) s, ngx_strlen(s));
+    while (p < end) {
+        open = ngx_strlchr(p, end, '{');
+        close = open ? ngx_strlchr(open, end, '}') : NULL;
+
+        if (close == NULL) {
+            ngx_http_ecodoc_put_html(out, p, end - p);
+            return;
+        }
+
+        ngx_http_ecodoc_put_html(out, p, open - p);
+
+        len = close - open + 1;
+        p = close + 1;
+
+        if (len == sizeof("{date}") - 1
+            && ngx_strncmp(open, "{date}", len) == 0)
+        {
+            ngx_http_ecodoc_put_date(out, out->date);
+
+        } else if (len == sizeof("{n}") - 1
+                   && ngx_strncmp(open, "{n}", len) == 0)
+        {
+            ngx_http_ecodoc_put_str(out, num,
+                                    ngx_sprintf(num, "%ui", out->n) - num);
+
+        } else if (len == sizeof("{max}") - 1
+                   && ngx_strncmp(open, "{max}", len) == 0)
+        {
+            ngx_http_ecodoc_put_str(out, num,
+                                    ngx_sprintf(num, "%ui", out->max) - num);
+
+        } else {
+            ngx_http_ecodoc_put_html(out, open, len);
+        }
+    }
+}
+
+
+/*
+ * A date and time as people read them, in the server's time zone (named):
+ * "2027年12月29日 22:46（JST）", "29 December 2027, 22:46 JST"
+ */
+
+static void
+ngx_http_ecodoc_put_date(ngx_http_ecodoc_out_t *out, time_t t)
+{
+    u_char     *p;
+    size_t      n;
+    struct tm   tm;
+    u_char      buf[128], zone[32];
+
+    static const char  *months[] = {
+        "January", "February", "March", "April", "May", "June", "July",
+        "August", "September", "October", "November", "December"
+    };
+
+    ngx_libc_localtime(t, &tm);
+
+    n = strftime((char *) zone, sizeof(zone), "%Z", &tm);
+    zone[n] = '\0';
+
+    if (out->lang == 0) {
+        p = ngx_snprintf(buf, sizeof(buf), "%d年%d月%d日 %02d:%02d（%s）",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                         tm.tm_hour, tm.tm_min, zone);
+
+    } else {
+        p = ngx_snprintf(buf, sizeof(buf), "%d %s %d, %02d:%02d %s",
+                         tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+                         tm.tm_hour, tm.tm_min, zone);
+    }
+
+    ngx_http_ecodoc_put_html(out, buf, p - buf);
+}
+
+
+/*
+ * In the last ecodoc_cert_expiry_notice days of the verified certificate,
+ * a notice above the page's content: its date, and the renewal page or
+ * the administrator.  Not on the pages that refuse (403) or fail (5xx).
+ */
+
+static void
+ngx_http_ecodoc_put_notice(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_http_ecodoc_out_t *out, ngx_uint_t status)
+{
+    time_t                       left;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    if (elcf->expiry_notice == 0 || ctx->conn == NULL
+        || ctx->conn->not_after == 0
+        || status == NGX_HTTP_FORBIDDEN
+        || status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        return;
+    }
+
+    left = ctx->conn->not_after - ngx_time();
+
+    if (left >= (time_t) elcf->expiry_notice * 86400) {
+        return;
+    }
+
+    out->date = ctx->conn->not_after;
+    out->n = ngx_http_ecodoc_cert_days(ctx->conn->not_after);
+
+    ngx_http_ecodoc_put(out, "<div class=\"notice\" id=\"expiry\"><p>");
+    ngx_http_ecodoc_put_text(out, out->n ? NGX_HTTP_ECODOC_MSG_EXPIRY
+                                         : NGX_HTTP_ECODOC_MSG_EXPIRY_TODAY);
+    ngx_http_ecodoc_put(out, out->lang ? " " : "");
+    ngx_http_ecodoc_put_text(out, elcf->renewal_url.len
+                                  ? NGX_HTTP_ECODOC_MSG_EXPIRY_RENEW
+                                  : NGX_HTTP_ECODOC_MSG_EXPIRY_ASK);
+    ngx_http_ecodoc_put(out, "</p>\n");
+    ngx_http_ecodoc_put_url(out, &elcf->renewal_url, NGX_HTTP_ECODOC_A_RENEW);
+    ngx_http_ecodoc_put(out, "</div>\n");
+}
+
+
+/* the new password's rules, in the page's language; id "new-rules" */
+
+static void
+ngx_http_ecodoc_put_rules(ngx_http_request_t *r, ngx_http_ecodoc_out_t *out)
+{
+    ngx_uint_t                   i;
+    ngx_str_t                   *m;
+    ngx_http_ecodoc_rule_t      *rule;
+    ngx_http_ecodoc_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ecodoc_module);
+
+    out->n = elcf->password_min_length;
+
+    ngx_http_ecodoc_put(out, "<div class=\"rules\" id=\"new-rules\">");
+    ngx_http_ecodoc_put_text(out, NGX_HTTP_ECODOC_MSG_PW_RULES);
+    ngx_http_ecodoc_put(out, "\n<ul>\n<li>");
+    ngx_http_ecodoc_put_text(out, NGX_HTTP_ECODOC_MSG_PW_RULE_LENGTH);
+    ngx_http_ecodoc_put(out, "</li>\n");
+
+    if (elcf->password_rules) {
+        rule = elcf->password_rules->elts;
+
+        for (i = 0; i < elcf->password_rules->nelts; i++) {
+            m = &rule[i].message[out->lang];
+
+            ngx_http_ecodoc_put(out, "<li>");
+            ngx_http_ecodoc_put_html(out, m->data, m->len);
+            ngx_http_ecodoc_put(out, "</li>\n");
+        }
+    }
+
+    ngx_http_ecodoc_put(out, "<li>");
+    ngx_http_ecodoc_put_text(out, NGX_HTTP_ECODOC_MSG_PW_RULE_OTHER);
+    ngx_http_ecodoc_put(out, "</li>\n</ul></div>\n");
 }
 
 
@@ -474,6 +773,18 @@ ngx_http_ecodoc_put_link(ngx_http_ecodoc_out_t *out, ngx_str_t *base,
     ngx_http_ecodoc_put(out, "\">");
     ngx_http_ecodoc_put_text(out, text);
     ngx_http_ecodoc_put(out, "</a></p>\n");
+}
+
+
+/* a link to a configured URL; nothing when it is not configured */
+
+static void
+ngx_http_ecodoc_put_url(ngx_http_ecodoc_out_t *out, ngx_str_t *url,
+    ngx_uint_t text)
+{
+    if (url->len) {
+        ngx_http_ecodoc_put_link(out, url, "", text);
+    }
 }
 
 

@@ -250,7 +250,7 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       NULL },
 
     { ngx_string("ecodoc_password_require"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_ecodoc_password_rule,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -261,6 +261,27 @@ static ngx_command_t  ngx_http_ecodoc_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ecodoc_loc_conf_t, forgot_url),
+      NULL },
+
+    { ngx_string("ecodoc_enroll_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, enroll_url),
+      NULL },
+
+    { ngx_string("ecodoc_renewal_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, renewal_url),
+      NULL },
+
+    { ngx_string("ecodoc_cert_expiry_notice"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ecodoc_loc_conf_t, expiry_notice),
       NULL },
 
     { ngx_string("ecodoc_template"),
@@ -338,6 +359,13 @@ static ngx_http_variable_t  ngx_http_ecodoc_vars[] = {
 
     { ngx_string("ecodoc_status"), NULL, ngx_http_ecodoc_status_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("ecodoc_cert_expires"), NULL, ngx_http_ecodoc_cert_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("ecodoc_cert_not_after"), NULL,
+      ngx_http_ecodoc_cert_variable,
+      1, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
       ngx_http_null_variable
 };
@@ -520,12 +548,14 @@ ngx_http_ecodoc_fingerprint(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        X509_free(cert);
-
         conn = OPENSSL_zalloc(sizeof(ngx_http_ecodoc_conn_t));
         if (conn == NULL) {
+            X509_free(cert);
             return NGX_ERROR;
         }
+
+        conn->not_after = ngx_http_ecodoc_cert_not_after(cert);
+        X509_free(cert);
 
         ngx_hex_dump(conn->fp, md, len);
         ngx_memcpy(conn->fp_bin, md, len);
@@ -1089,6 +1119,8 @@ ngx_http_ecodoc_create_loc_conf(ngx_conf_t *cf)
      *     elcf->pages = 0;
      *     elcf->pages_uri = { 0, NULL };
      *     elcf->forgot_url = { 0, NULL };
+     *     elcf->enroll_url = { 0, NULL };
+     *     elcf->renewal_url = { 0, NULL };
      *     elcf->template = { 0, NULL };
      */
 
@@ -1096,6 +1128,7 @@ ngx_http_ecodoc_create_loc_conf(ngx_conf_t *cf)
     elcf->subject_match = NGX_CONF_UNSET;
     elcf->password_min_length = NGX_CONF_UNSET_UINT;
     elcf->password_rules = NGX_CONF_UNSET_PTR;
+    elcf->expiry_notice = NGX_CONF_UNSET;
 
     return elcf;
 }
@@ -1124,6 +1157,9 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->password_rules, prev->password_rules,
                              NULL);
     ngx_conf_merge_str_value(conf->forgot_url, prev->forgot_url, "");
+    ngx_conf_merge_str_value(conf->enroll_url, prev->enroll_url, "");
+    ngx_conf_merge_str_value(conf->renewal_url, prev->renewal_url, "");
+    ngx_conf_merge_value(conf->expiry_notice, prev->expiry_notice, 30);
     ngx_conf_merge_str_value(conf->template, prev->template, "");
 
     if (conf->pages_uri.len == 0
@@ -1133,6 +1169,13 @@ ngx_http_ecodoc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ecodoc_pages_uri\" must start and end with "
                            "\"/\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->expiry_notice > 3650) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_cert_expiry_notice\" must be 0..3650 "
+                           "days");
         return NGX_CONF_ERROR;
     }
 

@@ -93,7 +93,9 @@ ngx_http_ecodoc_page_t  ngx_http_ecodoc_page_table[] = {
       NGX_HTTP_ECODOC_T_LOGOUT, NGX_HTTP_ECODOC_MSG_LOGOUT_CONFIRM,
       NGX_HTTP_ECODOC_B_LOGOUT },
     { ngx_string("forgot"), ngx_http_ecodoc_no_fields,
-      NGX_HTTP_ECODOC_T_FORGOT, NGX_HTTP_ECODOC_MSG_FORGOT, 0 }
+      NGX_HTTP_ECODOC_T_FORGOT, NGX_HTTP_ECODOC_MSG_FORGOT, 0 },
+    { ngx_string("certificate"), ngx_http_ecodoc_no_fields,
+      NGX_HTTP_ECODOC_T_CERT_REQUIRED, NGX_HTTP_ECODOC_MSG_NO_CERT, 0 }
 };
 
 
@@ -139,7 +141,7 @@ ngx_int_t
 ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    next;
+    ngx_str_t                    next, root;
     ngx_http_ecodoc_ctx_t       *ctx;
 
     ctx = ngx_http_ecodoc_get_ctx(r);
@@ -150,7 +152,8 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
     ctx->page = ngx_http_ecodoc_page_of(r);
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))
-        || (ctx->page == NGX_HTTP_ECODOC_PAGE_FORGOT
+        || ((ctx->page == NGX_HTTP_ECODOC_PAGE_FORGOT
+             || ctx->page == NGX_HTTP_ECODOC_PAGE_CERT)
             && r->method == NGX_HTTP_POST))
     {
         return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_NOT_ALLOWED,
@@ -179,9 +182,21 @@ ngx_http_ecodoc_pages_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_REFUSED);
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_NO_CERT, 0);
+        return ngx_http_ecodoc_cert_page(r, ctx, NGX_HTTP_FORBIDDEN);
+    }
+
+    if (ctx->page == NGX_HTTP_ECODOC_PAGE_CERT) {
+
+        /* verified, yet refused by nginx (ssl_ocsp): no loop through "/" */
+
+        if (r->error_page) {
+            return ngx_http_ecodoc_cert_page(r, ctx, NGX_HTTP_FORBIDDEN);
+        }
+
+        /* the certificate is good now: on to the service */
+
+        ngx_str_set(&root, "/");
+        return ngx_http_ecodoc_redirect(r, &root, NULL);
     }
 
     ngx_http_ecodoc_session_cookie(r, ctx);
@@ -846,6 +861,11 @@ ngx_http_ecodoc_finish_done(ngx_http_request_t *r, redisReply *reply)
     ngx_http_ecodoc_slot_release(ctx);
 
     if (status != NGX_HTTP_ECODOC_ST_OK) {
+        if (status == NGX_HTTP_ECODOC_ST_FAILED && extra.len) {
+            rc = ngx_atoi(extra.data, extra.len);
+            ctx->failures = (rc == NGX_ERROR) ? 0 : (ngx_uint_t) rc;
+        }
+
         if (status == NGX_HTTP_ECODOC_ST_LOCKED
             && extra.len == 1 && extra.data[0] == '1')
         {
@@ -1007,14 +1027,12 @@ ngx_http_ecodoc_refusal(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
     switch (status) {
 
     case NGX_HTTP_ECODOC_ST_LOCKED:
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_LOCKED, 0);
+        return ngx_http_ecodoc_gate_page(r, ctx, NGX_HTTP_FORBIDDEN,
+                                         NGX_HTTP_ECODOC_MSG_LOCKED);
 
     case NGX_HTTP_ECODOC_ST_REVOKED:
-        return ngx_http_ecodoc_message(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       NGX_HTTP_ECODOC_T_ERROR,
-                                       NGX_HTTP_ECODOC_MSG_REVOKED, 0);
+        return ngx_http_ecodoc_gate_page(r, ctx, NGX_HTTP_FORBIDDEN,
+                                         NGX_HTTP_ECODOC_MSG_REVOKED);
 
     case NGX_HTTP_ECODOC_ST_NOSESSION:
     case NGX_HTTP_ECODOC_ST_UNBOUND:

@@ -255,7 +255,7 @@ ngx_http_ecodoc_password_policy(ngx_http_request_t *r,
         if (ngx_regex_exec(rule[i].regex, &ctx->f_new, NULL, 0)
             == NGX_REGEX_NO_MATCHED)
         {
-            *error = rule[i].message;
+            *error = rule[i].message[ngx_http_ecodoc_ctx_lang(r, ctx)];
             return 5;
         }
     }
@@ -301,8 +301,11 @@ ngx_http_ecodoc_password_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* one message for both languages, or the Japanese and the English */
+
     rule->regex = rc.regex;
-    rule->message = value[2];
+    rule->message[0] = value[2];
+    rule->message[1] = value[cf->args->nelts - 1];
 
     return NGX_CONF_OK;
 }

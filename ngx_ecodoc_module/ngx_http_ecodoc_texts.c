@@ -82,6 +82,62 @@ static const char  *ngx_http_ecodoc_texts[NGX_HTTP_ECODOC_TEXT_N][2] = {
     { "この操作は許可されていません。", "This method is not allowed." },
     { "フォームの形式が正しくありません。",
       "The form must be sent as application/x-www-form-urlencoded." },
+    { "証明書をお持ちでない場合は、管理者から通知された証明書パスワードで"
+      "証明書発行サイトから発行してください。証明書をお持ちなのに選択画面が"
+      "表示されなかった場合は、ブラウザのウィンドウをすべて閉じてから、"
+      "もう一度このサイトを開いてください。",
+      "If you have no certificate yet, get one from the enrollment site with "
+      "the certificate password from your administrator. If you have one but "
+      "the browser did not ask you to choose it, close every browser window "
+      "and open this site again." },
+    { "この証明書は{date}に有効期限が切れました。",
+      "This certificate expired on {date}." },
+    { "期限が切れた証明書は更新できません。管理者から新しい証明書パスワードを"
+      "受け取り、証明書発行サイトで新しい証明書を発行してください。その後、"
+      "ブラウザのウィンドウをすべて閉じてからこのサイトを開き、新しい証明書を"
+      "選択してください。",
+      "An expired certificate cannot be renewed. Ask your administrator for "
+      "a new certificate password and get a new certificate from the "
+      "enrollment site; then close every browser window, open this site "
+      "again and choose the new certificate." },
+    { "この証明書は本サービスの証明書発行サイトで発行されたものではありません。",
+      "This certificate was not issued by this service's enrollment site." },
+    { "ブラウザのウィンドウをすべて閉じてからこのサイトを開き直し、本サービスで"
+      "発行された証明書を選択してください。お持ちでない場合は、証明書発行サイト"
+      "で発行してください。",
+      "Close every browser window, open this site again and choose the "
+      "certificate issued by this service. If you have none, get one from "
+      "the enrollment site." },
+    { "新しい証明書が必要です。管理者から新しい証明書パスワードを受け取り、"
+      "証明書発行サイトで発行してください。",
+      "You need a new certificate: ask your administrator for a new "
+      "certificate password and get the certificate from the enrollment "
+      "site." },
+    { "この証明書を検証できませんでした。",
+      "This certificate could not be verified." },
+    { "コンピュータの日付と時刻が正しいことを確かめてから、もう一度お試し"
+      "ください。解決しない場合は管理者にご連絡ください。",
+      "Check that your computer's date and time are right, then try again. "
+      "If that does not help, please contact your administrator." },
+    { "管理者がロックを解除した後、ログインページからもう一度ログインして"
+      "ください。",
+      "Once your administrator has unlocked it, log in again from the login "
+      "page." },
+    { "連続して{max}回間違えるとユーザIDがロックされます（残り{n}回）。",
+      "The user ID is locked after {max} wrong passwords in a row: {n} "
+      "tries left." },
+    { "お使いの証明書の有効期限は{date}です（残り{n}日）。",
+      "Your certificate expires on {date} ({n} days left)." },
+    { "お使いの証明書の有効期限は{date}です（残り1日未満）。",
+      "Your certificate expires on {date} (less than a day left)." },
+    { "期限が切れる前に証明書を更新してください。",
+      "Please renew it before then." },
+    { "期限が切れる前に、新しい証明書について管理者にご連絡ください。",
+      "Before then, please ask your administrator for a new certificate." },
+    { "新しいパスワードの条件:", "Rules for the new password:" },
+    { "{n}文字以上", "At least {n} characters" },
+    { "現在のパスワードやユーザIDとは異なるもの",
+      "Not your current password or your user ID" },
 
     { "エコ文書サービス", "Ecodoc document service" },
     { "サインアップ", "Sign up" },
@@ -91,6 +147,12 @@ static const char  *ngx_http_ecodoc_texts[NGX_HTTP_ECODOC_TEXT_N][2] = {
     { "ログアウト", "Log out" },
     { "パスワードを忘れた方", "Forgot your password" },
     { "エラー", "Error" },
+    { "クライアント証明書が必要です", "Client certificate required" },
+    { "証明書の有効期限切れ", "Certificate expired" },
+    { "この証明書は使えません", "Certificate not accepted" },
+    { "証明書の失効", "Certificate revoked" },
+    { "証明書を検証できません", "Certificate not verified" },
+    { "ユーザIDのロック", "User ID locked" },
     { "ユーザID", "User ID" },
     { "パスワード", "Password" },
     { "初期パスワード", "Initial password" },
@@ -104,7 +166,9 @@ static const char  *ngx_http_ecodoc_texts[NGX_HTTP_ECODOC_TEXT_N][2] = {
     { "ログインへ", "Go to login" },
     { "パスワードを忘れた方", "Forgot your password?" },
     { "サービスへ", "Go to the service" },
-    { "お問い合わせ先", "Contact" }
+    { "お問い合わせ先", "Contact" },
+    { "証明書発行サイトへ", "Go to the enrollment site" },
+    { "証明書を更新する", "Renew your certificate" }
 };
 
 
@@ -112,6 +176,20 @@ const char *
 ngx_http_ecodoc_text(ngx_uint_t lang, ngx_uint_t text)
 {
     return ngx_http_ecodoc_texts[text][lang];
+}
+
+
+/* the request's language, chosen once */
+
+ngx_uint_t
+ngx_http_ecodoc_ctx_lang(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    if (!ctx->lang_known) {
+        ctx->lang = ngx_http_ecodoc_lang(r);
+        ctx->lang_known = 1;
+    }
+
+    return ctx->lang;
 }
 
 

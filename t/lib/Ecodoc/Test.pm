@@ -389,6 +389,8 @@ sub write_file {
     my ($self, $f, $content) = @_;
     my $p = File::Spec->file_name_is_absolute($f) ? $f : $self->path($f);
     open(my $fh, '>:raw', $p) or croak "$p: $!";
+    # characters (a configuration with Japanese messages) as UTF-8
+    utf8::encode($content) if utf8::is_utf8($content);
     print {$fh} $content;
     close $fh or croak "$p: $!";
     return $p;
@@ -719,14 +721,16 @@ sub issue {
         '-subj', $o{subject}, '-out', $self->path("$name.csr"));
     $self->openssl('x509', '-req', '-in', $self->path("$name.csr"),
         '-CA', $self->path("$ca.crt"), '-CAkey', $self->path("$ca.key"),
-        '-set_serial', sprintf('0x%x%04x', $$, ++$serial), '-days', 2,
+        '-set_serial', sprintf('0x%x%04x', $$, ++$serial),
+        '-days', $o{days} // 2,
         '-sha256', '-extfile', $self->path('ext.cnf'),
         '-extensions', $o{ext} || 'client', '-out', $self->path("$name.crt"));
 }
 
 # cert($name, cn => CN (default $name), ca => 'ca'|'other-ca',
-#      subject => '/full/subject') makes $name.crt/$name.key once and
-# returns the name; fingerprint($name) gives its fingerprint.
+#      subject => '/full/subject', days => N (default 2; -1: expired
+# since yesterday)) makes $name.crt/$name.key once and returns the name;
+# fingerprint($name) gives its fingerprint.
 sub cert {
     my ($self, $name, %o) = @_;
     croak "bad cert name '$name'" unless $name =~ /^[A-Za-z0-9._-]+\z/;
@@ -734,7 +738,8 @@ sub cert {
     $self->make_ca() unless $self->{ca_made};
     my $cn = defined $o{cn} ? $o{cn} : $name;
     my $subject = defined $o{subject} ? $o{subject} : "/O=Ecodoc Test/CN=$cn";
-    $self->issue($name, subject => $subject, ca => $o{ca} || 'ca');
+    $self->issue($name, subject => $subject, ca => $o{ca} || 'ca',
+        days => $o{days});
     $self->{certs}{$name} = 1;
     return $name;
 }
