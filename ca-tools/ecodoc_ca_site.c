@@ -56,7 +56,6 @@ ecodoc_ca_site_unlock(ecodoc_ca_site_t *site)
 static void
 ecodoc_ca_step1_post(ecodoc_ca_page_t *pg)
 {
-    int                lock;
     char              *user, *pw, token[ECODOC_CA_TOKEN_LEN];
     ecodoc_ca_code_e   code;
     ecodoc_ca_esess_t  s;
