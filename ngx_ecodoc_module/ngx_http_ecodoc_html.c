@@ -31,7 +31,7 @@ typedef struct {
 static struct {
     ngx_uint_t                   title;
     ngx_uint_t                   msg;
-    ngx_uint_t                   todo;
+    ngx_uint_t                   next_step;
     ngx_uint_t                   link;        /* A_ENROLL, A_TO_LOGIN or 0 */
 } ngx_http_ecodoc_problems[] = {
     { NGX_HTTP_ECODOC_T_CERT_REQUIRED, NGX_HTTP_ECODOC_MSG_NO_CERT,
@@ -391,7 +391,7 @@ ngx_http_ecodoc_problem_page(ngx_http_request_t *r,
     }
 
     ngx_http_ecodoc_put(&out, "</p>\n<p>");
-    ngx_http_ecodoc_put_text(&out, ngx_http_ecodoc_problems[problem].todo);
+    ngx_http_ecodoc_put_text(&out, ngx_http_ecodoc_problems[problem].next_step);
     ngx_http_ecodoc_put(&out, "</p>\n");
 
     link = ngx_http_ecodoc_problems[problem].link;

@@ -76,10 +76,10 @@ my %T = (
         revoked  => '証明書の失効',
         enroll   => '証明書発行サイトへ',
         contact  => 'お問い合わせ先',
-        todo_required => qr/証明書パスワードで証明書発行サイトから発行してください/,
-        todo_expired  => qr/管理者から新しい証明書パスワードを受け取り、証明書発行サイトで新しい証明書を発行/,
-        todo_other    => qr/本サービスで発行された証明書を選択してください/,
-        todo_revoked  => qr/新しい証明書が必要です/,
+        next_required => qr/証明書パスワードで証明書発行サイトから発行してください/,
+        next_expired  => qr/管理者から新しい証明書パスワードを受け取り、証明書発行サイトで新しい証明書を発行/,
+        next_other    => qr/本サービスで発行された証明書を選択してください/,
+        next_revoked  => qr/新しい証明書が必要です/,
         expired_on    => qr/この証明書は\Q$date{ja}\E \d\d:\d\d（[^）]+）に有効期限が切れました。/,
     },
     en => {
@@ -89,10 +89,10 @@ my %T = (
         revoked  => 'Certificate revoked',
         enroll   => 'Go to the enrollment site',
         contact  => 'Contact',
-        todo_required => qr/get one from the enrollment site with the certificate password/,
-        todo_expired  => qr/Ask your administrator for a new certificate password and get a new certificate from the enrollment site/,
-        todo_other    => qr/choose the certificate issued by this service/,
-        todo_revoked  => qr/You need a new certificate/,
+        next_required => qr/get one from the enrollment site with the certificate password/,
+        next_expired  => qr/Ask your administrator for a new certificate password and get a new certificate from the enrollment site/,
+        next_other    => qr/choose the certificate issued by this service/,
+        next_revoked  => qr/You need a new certificate/,
         expired_on    => qr/This certificate expired on \Q$date{en}\E, \d\d:\d\d \S+\./,
     },
 );
@@ -104,7 +104,7 @@ sub page_ok {
     is($r->{status}, $status, "$name ($lang): $status");
     like($r->{text}, qr{<html lang="$lang">}, "... in $lang");
     like($r->{text}, qr{<h1>\Q$T->{$what}\E</h1>}, "... headed \"$T->{$what}\"");
-    like($r->{text}, $T->{"todo_$what"}, '... says what to do');
+    like($r->{text}, $T->{"next_$what"}, '... says what to do');
     like($r->{text}, qr{<a href="/enroll/">\Q$T->{enroll}\E</a>},
         '... links to the enrollment site');
     like($r->{text}, qr{<a href="https://help\.example/ecodoc">\Q$T->{contact}\E</a>},
@@ -162,7 +162,7 @@ for my $lang (qw(ja en)) {
     is($r->{status}, 400, "a certificate not for clients ($lang): 400");
     like($r->{text}, $lang eq 'ja'
         ? qr{<h1>証明書を検証できません</h1>\n<p class="error" role="alert">この証明書を検証できませんでした。 \(\w+ certificate purpose\)</p>\n<p>コンピュータの日付と時刻}
-        : qr{<h1>Certificate not verified</h1>\n<p class="error" role="alert">This certificate could not be verified\. \(\w+ certificate purpose\)</p>\n<p>Check that your computer's date and time},
+        : qr{<h1>Certificate not verified</h1>\n<p class="error" role="alert">This certificate could not be verified\. \(\w+ certificate purpose\)</p>\n<p>Check that your computer(?:'|&#39;)s date and time},
         '... headed, with the reason and what to do');
     like($r->{text}, qr{<a href="https://help\.example/ecodoc">},
         '... and whom to ask');
@@ -198,7 +198,7 @@ page_ok($r, 'en', 403, 'required', 'the certificate page without one');
 $t->nginx_reload(http => '');
 $r = $t->http(GET => '/', cert => 'expired', lang => 'en');
 is($r->{status}, 400, 'no URLs configured: expired still 400');
-like($r->{text}, $T{en}{todo_expired}, '... says what to do');
+like($r->{text}, $T{en}{next_expired}, '... says what to do');
 unlike($r->{text}, qr{<a href}, '... without links');
 
 is($t->backend_requests(), 0, 'nothing reached the backend');
