@@ -92,13 +92,15 @@ sub stop_file {
 sub load {
     my ($name, $code) = @_;
     my $stop = stop_file($name);
+    my $parent = $$;
     my $pid = fork();
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
         open(my $out, '>>', $t->path("load.$name")) or POSIX::_exit(1);
         $out->autoflush(1);
         my $i = 0;
-        until (-e $stop) {
+        # the test's own end, or its death: no child outlives it
+        until (-e $stop || getppid() != $parent) {
             my $line = eval { $code->($i++) } // "ERROR $@";
             $line =~ s/\n/ /g;
             printf {$out} "%.3f %s\n", time, $line;
