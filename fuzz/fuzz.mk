@@ -1,0 +1,147 @@
+# The fuzz harnesses (docs/fuzzing.md), built in one of three ways into OUT:
+# MODE=fuzz (libFuzzer), replay (a plain main that runs each file once, for
+# `make test`) or cov (replay with llvm's coverage). Called by the Makefile.
+
+SHELL      := /bin/bash
+
+TOP        ?= $(CURDIR)
+OUT        ?= $(TOP)/build/fuzz
+MODE       ?= fuzz
+NGX_VER    ?= 1.30.4
+NGX_DIST   ?= $(abspath $(TOP)/../shared/nginx)
+CA_LUA     ?= $(TOP)/build/ecodoc_ca_lua.c
+
+# the harnesses: of the module (with nginx's core), of the shared password
+# hash code, of ecodoc-ca
+MOD_HARNESSES := form cookie lang next redis_reply
+CA_HARNESSES  := passwd ca_csr ca_site ca_p12
+HARNESSES     := $(MOD_HARNESSES) $(CA_HARNESSES)
+
+ifeq ($(MODE),fuzz)
+CC         := clang
+SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
+CC_FLAGS   := -O1 -g -fno-omit-frame-pointer $(SAN) -fsanitize=fuzzer-no-link
+MAIN_LINK  := -fsanitize=fuzzer $(SAN)
+else ifeq ($(MODE),replay)
+CC         := clang
+SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
+CC_FLAGS   := -O1 -g -fno-omit-frame-pointer $(SAN)
+MAIN_LINK  := $(OUT)/replay.o $(SAN)
+else ifeq ($(MODE),cov)
+CC         := clang
+CC_FLAGS   := -O0 -g -fprofile-instr-generate -fcoverage-mapping
+MAIN_LINK  := $(OUT)/replay.o -fprofile-instr-generate
+else
+$(error MODE is fuzz, replay or cov)
+endif
+
+NGX        := $(OUT)/nginx-$(NGX_VER)
+NGX_LIB    := $(OUT)/libngx.a
+CA_LIB     := $(OUT)/libca.a
+
+# nginx with the module built in, and little else: the harnesses need its
+# core, its HTTP structures and the module's files
+NGX_FLAGS  := --with-threads --with-http_ssl_module \
+              --without-http_gzip_module --without-http_proxy_module \
+              --without-http_fastcgi_module --without-http_uwsgi_module \
+              --without-http_scgi_module --without-http_grpc_module \
+              --without-http_memcached_module --without-http_ssi_module \
+              --without-http_userid_module --without-http_autoindex_module \
+              --without-http_geo_module --without-http_map_module \
+              --without-http_split_clients_module \
+              --without-http_referer_module --without-http_empty_gif_module \
+              --without-http_browser_module --without-http_upstream_hash_module \
+              --without-http_upstream_ip_hash_module \
+              --without-http_upstream_least_conn_module \
+              --without-http_upstream_random_module \
+              --without-http_upstream_keepalive_module \
+              --without-http_upstream_zone_module \
+              --without-http_mirror_module --without-http_limit_conn_module \
+              --without-http_limit_req_module --without-http_auth_basic_module
+
+# clang's -Wconditional-uninitialized (nginx's -Werror) takes the module's
+# "initial" in ngx_http_ecodoc_gate_session_done() for unset: it is set
+# whenever it is read
+NGX_WNO    := -Wno-conditional-uninitialized
+
+NGX_INCS   := -I$(NGX)/src/core -I$(NGX)/src/event -I$(NGX)/src/event/modules \
+              -I$(NGX)/src/os/unix -I$(NGX)/src/http -I$(NGX)/src/http/modules \
+              -I$(NGX)/objs -I$(TOP)/ngx_ecodoc_module
+NGX_LIBS   := -lcrypt -lpcre2-8 -lssl -lcrypto -lz -lpthread -lhiredis
+
+MODULE_SRCS := $(TOP)/config $(wildcard $(TOP)/ngx_ecodoc_module/*.[ch]) \
+               $(wildcard $(TOP)/lua/*.lua)
+
+CA_SRCS    := $(filter-out %/ecodoc_ca.c,$(wildcard $(TOP)/ca-tools/*.c)) \
+              $(TOP)/ngx_ecodoc_module/ecodoc_passwd.c
+CA_OBJS    := $(patsubst %.c,$(OUT)/ca/%.o,$(notdir $(CA_SRCS))) \
+              $(OUT)/ca/ecodoc_ca.o $(OUT)/ca/ecodoc_ca_lua.o
+CA_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
+              -I$(TOP)/ngx_ecodoc_module -I$(TOP)/ca-tools $(CC_FLAGS)
+CA_LIBS    := -lhiredis -lssl -lcrypto
+
+# the password hash harness: the stored string's parse at full speed, and
+# scrypt only at a tiny cost (fuzz/passwd/passwd.c)
+passwd_WRAP := -Wl,--wrap=EVP_KDF_CTX_set_params
+# the PKCS#12 harness: the project's choices, 2048 iterations at most
+ca_p12_WRAP := -Wl,--wrap=PKCS12_create_ex -Wl,--wrap=PKCS12_set_mac
+
+.PHONY: all
+all: $(addprefix $(OUT)/,$(HARNESSES))
+
+# nginx: configured (without the sanitizers: its checks are quicker) and
+# built with them (CC) once per OUT, its objects only (LINK=true); the
+# archive is all of them, nginx.o with its main renamed (libFuzzer's or
+# replay.c's main runs the harness)
+$(NGX)/objs/Makefile: $(NGX_DIST)/nginx-$(NGX_VER).tar.gz $(TOP)/config
+	rm -rf $(NGX)
+	mkdir -p $(OUT)
+	tar xzf $< -C $(OUT)
+	cd $(NGX) && auto/configure $(NGX_FLAGS) --with-cc=$(CC) \
+	    --with-cc-opt="$(NGX_WNO)" --add-module=$(TOP) > $(OUT)/configure.log
+
+$(NGX_LIB): $(NGX)/objs/Makefile $(MODULE_SRCS)
+	nice $(MAKE) -C $(NGX) -f objs/Makefile CC="$(CC) $(CC_FLAGS)" \
+	    LINK=true objs/nginx >> $(OUT)/configure.log
+	objcopy --redefine-sym main=ngx_nginx_main $(NGX)/objs/src/core/nginx.o \
+	    $(OUT)/nginx-nomain.o
+	rm -f $@
+	ar rcs $@ $$(find $(NGX)/objs -name '*.o' ! -name nginx.o) \
+	    $(OUT)/nginx-nomain.o
+
+$(OUT)/ca/%.o: $(TOP)/ca-tools/%.c $(wildcard $(TOP)/ca-tools/*.h)
+	@mkdir -p $(OUT)/ca
+	$(CC) $(CA_CFLAGS) -c -o $@ $<
+
+# ecodoc-ca's main gives way to the harness's
+$(OUT)/ca/ecodoc_ca.o: $(TOP)/ca-tools/ecodoc_ca.c $(wildcard $(TOP)/ca-tools/*.h)
+	@mkdir -p $(OUT)/ca
+	$(CC) $(CA_CFLAGS) -Dmain=ecodoc_ca_main -c -o $@ $<
+
+$(OUT)/ca/ecodoc_passwd.o: $(TOP)/ngx_ecodoc_module/ecodoc_passwd.c \
+                           $(TOP)/ngx_ecodoc_module/ecodoc_passwd.h
+	@mkdir -p $(OUT)/ca
+	$(CC) $(CA_CFLAGS) -c -o $@ $<
+
+$(OUT)/ca/ecodoc_ca_lua.o: $(CA_LUA)
+	@mkdir -p $(OUT)/ca
+	$(CC) $(CA_CFLAGS) -c -o $@ $<
+
+$(CA_LIB): $(CA_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/replay.o: $(TOP)/fuzz/replay.c
+	@mkdir -p $(OUT)
+	$(CC) $(CC_FLAGS) -Wall -Werror -c -o $@ $<
+
+# each harness, fuzz/NAME/NAME.c
+.SECONDEXPANSION:
+$(addprefix $(OUT)/,$(MOD_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c \
+        $(TOP)/fuzz/ngx_fuzz.h $(NGX_LIB) $(filter $(OUT)/replay.o,$(MAIN_LINK))
+	$(CC) $(CC_FLAGS) -Wall -Werror $(NGX_INCS) -o $@ $< \
+	    $(MAIN_LINK) $(NGX_LIB) $(NGX_LIBS)
+
+$(addprefix $(OUT)/,$(CA_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c $(CA_LIB) \
+        $(filter $(OUT)/replay.o,$(MAIN_LINK))
+	$(CC) $(CA_CFLAGS) -o $@ $< $($*_WRAP) $(MAIN_LINK) $(CA_LIB) $(CA_LIBS)
