@@ -35,8 +35,12 @@ else
 $(error MODE is fuzz, replay or cov)
 endif
 
-NGX        := $(OUT)/nginx-$(NGX_VER)
-NGX_LIB    := $(OUT)/libngx.a
+# nginx's core, built once for every MODE, without instrumentation: only
+# the module's files (and ecodoc-ca's, and the harnesses) are built with
+# the MODE's flags; nginx's allocations are malloc()'s, which ASan sees
+NGX_BUILD  ?= $(TOP)/build/fuzz-nginx
+NGX        := $(NGX_BUILD)/nginx-$(NGX_VER)
+NGX_LIB    := $(NGX_BUILD)/libngx.a
 CA_LIB     := $(OUT)/libca.a
 
 # nginx with the module built in, and little else: the harnesses need its
@@ -57,11 +61,18 @@ NGX_FLAGS  := --with-threads --with-http_ssl_module \
               --without-http_upstream_keepalive_module \
               --without-http_upstream_zone_module \
               --without-http_mirror_module --without-http_limit_conn_module \
-              --without-http_limit_req_module --without-http_auth_basic_module
+              --without-http_limit_req_module --without-http_auth_basic_module \
+              --without-http_access_module --without-http_charset_module \
+              --without-http_rewrite_module --without-http-cache --with-pcre
 
-# clang's -Wconditional-uninitialized (nginx's -Werror) takes the module's
-# "initial" in ngx_http_ecodoc_gate_session_done() for unset: it is set
-# whenever it is read
+# the flags, rewritten when they change: nginx is configured again then
+NGX_STAMP  := $(NGX_BUILD)/configure-flags
+$(shell mkdir -p $(NGX_BUILD); echo '$(NGX_FLAGS)' | cmp -s - $(NGX_STAMP) \
+        || echo '$(NGX_FLAGS)' > $(NGX_STAMP))
+
+# clang's -Wconditional-uninitialized (in nginx's flags for clang) takes
+# the module's "initial" in ngx_http_ecodoc_gate_session_done() for unset:
+# it is set whenever it is read
 NGX_WNO    := -Wno-conditional-uninitialized
 
 NGX_INCS   := -I$(NGX)/src/core -I$(NGX)/src/event -I$(NGX)/src/event/modules \
@@ -69,8 +80,12 @@ NGX_INCS   := -I$(NGX)/src/core -I$(NGX)/src/event -I$(NGX)/src/event/modules \
               -I$(NGX)/objs -I$(TOP)/ngx_ecodoc_module
 NGX_LIBS   := -lcrypt -lpcre2-8 -lssl -lcrypto -lz -lpthread -lhiredis
 
-MODULE_SRCS := $(TOP)/config $(wildcard $(TOP)/ngx_ecodoc_module/*.[ch]) \
-               $(wildcard $(TOP)/lua/*.lua)
+# the module's files (config's list) and its scripts, made C by configure
+MOD_SRCS   := $(wildcard $(TOP)/ngx_ecodoc_module/*.c)
+MOD_OBJS   := $(patsubst %.c,$(OUT)/mod/%.o,$(notdir $(MOD_SRCS))) \
+              $(OUT)/mod/ngx_http_ecodoc_lua.o
+MOD_CFLAGS := -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror \
+              $(NGX_WNO) $(CC_FLAGS) $(NGX_INCS)
 
 CA_SRCS    := $(filter-out %/ecodoc_ca.c,$(wildcard $(TOP)/ca-tools/*.c)) \
               $(TOP)/ngx_ecodoc_module/ecodoc_passwd.c
@@ -89,25 +104,37 @@ ca_p12_WRAP := -Wl,--wrap=PKCS12_create_ex -Wl,--wrap=PKCS12_set_mac
 .PHONY: all
 all: $(addprefix $(OUT)/,$(HARNESSES))
 
-# nginx: configured (without the sanitizers: its checks are quicker) and
-# built with them (CC) once per OUT, its objects only (LINK=true); the
-# archive is all of them, nginx.o with its main renamed (libFuzzer's or
+# nginx, configured with the module (its ngx_modules.c names it) and built
+# without it (its objects are MOD_OBJS): the archive is all of nginx's
+# objects but objs/addon/, nginx.o with its main renamed (libFuzzer's or
 # replay.c's main runs the harness)
-$(NGX)/objs/Makefile: $(NGX_DIST)/nginx-$(NGX_VER).tar.gz $(TOP)/config
+$(NGX)/objs/Makefile: $(NGX_DIST)/nginx-$(NGX_VER).tar.gz $(TOP)/config \
+                      $(wildcard $(TOP)/lua/*.lua) $(NGX_STAMP)
 	rm -rf $(NGX)
-	mkdir -p $(OUT)
-	tar xzf $< -C $(OUT)
-	cd $(NGX) && auto/configure $(NGX_FLAGS) --with-cc=$(CC) \
-	    --with-cc-opt="$(NGX_WNO)" --add-module=$(TOP) > $(OUT)/configure.log
+	mkdir -p $(NGX_BUILD)
+	tar xzf $< -C $(NGX_BUILD)
+	cd $(NGX) && auto/configure $(NGX_FLAGS) --with-cc=clang \
+	    --with-cc-opt="-O1 -g" --add-module=$(TOP) \
+	    > $(NGX_BUILD)/configure.log
 
-$(NGX_LIB): $(NGX)/objs/Makefile $(MODULE_SRCS)
-	nice $(MAKE) -C $(NGX) -f objs/Makefile CC="$(CC) $(CC_FLAGS)" \
-	    LINK=true objs/nginx >> $(OUT)/configure.log
+$(NGX_LIB): $(NGX)/objs/Makefile
+	nice $(MAKE) -j2 -C $(NGX) -f objs/Makefile LINK=true \
+	    $$(sed -n 's|^\(objs/src/[^ :]*\.o\):.*|\1|p; s|^\(objs/ngx_modules\.o\):.*|\1|p' \
+	       $(NGX)/objs/Makefile) >> $(NGX_BUILD)/configure.log
 	objcopy --redefine-sym main=ngx_nginx_main $(NGX)/objs/src/core/nginx.o \
-	    $(OUT)/nginx-nomain.o
+	    $(NGX_BUILD)/nginx-nomain.o
 	rm -f $@
-	ar rcs $@ $$(find $(NGX)/objs -name '*.o' ! -name nginx.o) \
-	    $(OUT)/nginx-nomain.o
+	ar rcs $@ $$(find $(NGX)/objs/src -name '*.o' ! -name nginx.o) \
+	    $(NGX)/objs/ngx_modules.o $(NGX_BUILD)/nginx-nomain.o
+
+$(OUT)/mod/%.o: $(TOP)/ngx_ecodoc_module/%.c $(NGX_LIB) \
+                $(wildcard $(TOP)/ngx_ecodoc_module/*.h)
+	@mkdir -p $(OUT)/mod
+	$(CC) $(MOD_CFLAGS) -c -o $@ $<
+
+$(OUT)/mod/ngx_http_ecodoc_lua.o: $(NGX_LIB)
+	@mkdir -p $(OUT)/mod
+	$(CC) $(MOD_CFLAGS) -c -o $@ $(NGX)/objs/ngx_http_ecodoc_lua.c
 
 $(OUT)/ca/%.o: $(TOP)/ca-tools/%.c $(wildcard $(TOP)/ca-tools/*.h)
 	@mkdir -p $(OUT)/ca
@@ -138,9 +165,10 @@ $(OUT)/replay.o: $(TOP)/fuzz/replay.c
 # each harness, fuzz/NAME/NAME.c
 .SECONDEXPANSION:
 $(addprefix $(OUT)/,$(MOD_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c \
-        $(TOP)/fuzz/ngx_fuzz.h $(NGX_LIB) $(filter $(OUT)/replay.o,$(MAIN_LINK))
-	$(CC) $(CC_FLAGS) -Wall -Werror $(NGX_INCS) -o $@ $< \
-	    $(MAIN_LINK) $(NGX_LIB) $(NGX_LIBS)
+        $(TOP)/fuzz/ngx_fuzz.h $(MOD_OBJS) $(NGX_LIB) \
+        $(filter $(OUT)/replay.o,$(MAIN_LINK))
+	$(CC) $(MOD_CFLAGS) -o $@ $< $(MAIN_LINK) $(MOD_OBJS) $(NGX_LIB) \
+	    $(NGX_LIBS)
 
 $(addprefix $(OUT)/,$(CA_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c $(CA_LIB) \
         $(filter $(OUT)/replay.o,$(MAIN_LINK))
