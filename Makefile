@@ -256,7 +256,8 @@ FUZZ_HARNESSES ?= form cookie lang next redis_reply passwd ca_csr ca_site \
 FUZZ_PKGS      := clang libclang-rt-14-dev llvm binutils
 FUZZ_MK         = $(MAKE) --no-print-directory -f fuzz/fuzz.mk TOP=$(CURDIR) \
                   NGX_VER=$(FUZZ_NGINX) NGX_DIST=$(NGX_DIST) CA_LUA=$(CA_LUA) \
-                  NGX_BUILD=$(BUILD)/fuzz-nginx
+                  NGX_BUILD=$(BUILD)/fuzz-nginx \
+                  CA_SRCS="$(filter %.c,$(CA_SRCS))" CA_LIBS="$(CA_LIBS)"
 
 fuzz-deps:
 	@scripts/apt-missing $(FUZZ_PKGS)

@@ -87,13 +87,15 @@ MOD_OBJS   := $(patsubst %.c,$(OUT)/mod/%.o,$(notdir $(MOD_SRCS))) \
 MOD_CFLAGS := -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror \
               $(NGX_WNO) $(CC_FLAGS) $(NGX_INCS)
 
-CA_SRCS    := $(filter-out %/ecodoc_ca.c,$(wildcard $(TOP)/ca-tools/*.c)) \
+# ecodoc-ca's sources and libraries, as the Makefile gives them (its main
+# renamed); an archive of them
+CA_SRCS    ?= $(wildcard $(TOP)/ca-tools/*.c) \
               $(TOP)/ngx_ecodoc_module/ecodoc_passwd.c
+CA_LIBS    ?= -lhiredis -lcrypto
 CA_OBJS    := $(patsubst %.c,$(OUT)/ca/%.o,$(notdir $(CA_SRCS))) \
-              $(OUT)/ca/ecodoc_ca.o $(OUT)/ca/ecodoc_ca_lua.o
+              $(OUT)/ca/ecodoc_ca_lua.o
 CA_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
               -I$(TOP)/ngx_ecodoc_module -I$(TOP)/ca-tools $(CC_FLAGS)
-CA_LIBS    := -lhiredis -lssl -lcrypto
 
 # the password hash harness: the stored string's parse at full speed, and
 # scrypt only at a tiny cost (fuzz/passwd/passwd.c)
@@ -136,19 +138,11 @@ $(OUT)/mod/ngx_http_ecodoc_lua.o: $(NGX_LIB)
 	@mkdir -p $(OUT)/mod
 	$(CC) $(MOD_CFLAGS) -c -o $@ $(NGX)/objs/ngx_http_ecodoc_lua.c
 
-$(OUT)/ca/%.o: $(TOP)/ca-tools/%.c $(wildcard $(TOP)/ca-tools/*.h)
-	@mkdir -p $(OUT)/ca
-	$(CC) $(CA_CFLAGS) -c -o $@ $<
+vpath %.c $(TOP)/ca-tools $(TOP)/ngx_ecodoc_module
 
-# ecodoc-ca's main gives way to the harness's
-$(OUT)/ca/ecodoc_ca.o: $(TOP)/ca-tools/ecodoc_ca.c $(wildcard $(TOP)/ca-tools/*.h)
+$(OUT)/ca/%.o: %.c $(wildcard $(TOP)/ca-tools/*.h $(TOP)/ngx_ecodoc_module/*.h)
 	@mkdir -p $(OUT)/ca
 	$(CC) $(CA_CFLAGS) -Dmain=ecodoc_ca_main -c -o $@ $<
-
-$(OUT)/ca/ecodoc_passwd.o: $(TOP)/ngx_ecodoc_module/ecodoc_passwd.c \
-                           $(TOP)/ngx_ecodoc_module/ecodoc_passwd.h
-	@mkdir -p $(OUT)/ca
-	$(CC) $(CA_CFLAGS) -c -o $@ $<
 
 $(OUT)/ca/ecodoc_ca_lua.o: $(CA_LUA)
 	@mkdir -p $(OUT)/ca
@@ -172,4 +166,5 @@ $(addprefix $(OUT)/,$(MOD_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c \
 
 $(addprefix $(OUT)/,$(CA_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c $(CA_LIB) \
         $(filter $(OUT)/replay.o,$(MAIN_LINK))
-	$(CC) $(CA_CFLAGS) -o $@ $< $($*_WRAP) $(MAIN_LINK) $(CA_LIB) $(CA_LIBS)
+	$(CC) $(CA_CFLAGS) -o $@ $< $($*_WRAP) $(MAIN_LINK) $(CA_LIB) $(CA_LIBS) \
+	    -lssl

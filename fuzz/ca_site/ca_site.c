@@ -25,8 +25,9 @@ static const char  *ca_site_names[] = {
 
 /*
  * The input is a request as the site sees it after its HTTP layer:
- * "Name: value" lines, an empty line, the body.  Each line is a header
- * (its bytes as they come); the page then reads what the site's pages read.
+ * "Name: value" lines, an empty line, the body (without a NUL, which that
+ * layer refuses).  Each line is a header (its bytes as they come); the
+ * page then reads what the site's pages read.
  */
 
 int
@@ -91,6 +92,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         p = nl + 1;
+    }
+
+    /* the HTTP layer refuses a body with a NUL in it */
+
+    if (memchr(req.body, '\0', req.body_len) != NULL) {
+        free(buf);
+        return 0;
     }
 
     site.site_url = "https://enroll.example.com/enroll/";

@@ -45,7 +45,7 @@ form_rule_init(void)
 
 /*
  * The input: a byte choosing the page (signup, login, password), the
- * Content-Type, a newline, then the body, which comes in two buffers split
+ * Content-Type (none if empty), a newline, then the body, which comes in two buffers split
  * where the second byte says (a body may come in several).
  */
 
@@ -86,9 +86,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nl = end;
     }
 
-    r->headers_in.content_type = ngx_fuzz_header(r, "Content-Type", p, nl - p);
-    if (r->headers_in.content_type == NULL) {
-        goto done;
+    /* an empty first line: no Content-Type at all */
+
+    if (nl > p) {
+        r->headers_in.content_type = ngx_fuzz_header(r, "Content-Type", p,
+                                                     nl - p);
+        if (r->headers_in.content_type == NULL) {
+            goto done;
+        }
     }
 
     /* the body: two buffers in memory, copied so that ASan sees their ends */
