@@ -54,7 +54,8 @@ NGX_FLAGS  := --with-threads --with-http_ssl_module \
               --without-http_geo_module --without-http_map_module \
               --without-http_split_clients_module \
               --without-http_referer_module --without-http_empty_gif_module \
-              --without-http_browser_module --without-http_upstream_hash_module \
+              --without-http_browser_module \
+              --without-http_upstream_hash_module \
               --without-http_upstream_ip_hash_module \
               --without-http_upstream_least_conn_module \
               --without-http_upstream_random_module \
@@ -70,11 +71,6 @@ NGX_STAMP  := $(NGX_BUILD)/configure-flags
 $(shell mkdir -p $(NGX_BUILD); echo '$(NGX_FLAGS)' | cmp -s - $(NGX_STAMP) \
         || echo '$(NGX_FLAGS)' > $(NGX_STAMP))
 
-# clang's -Wconditional-uninitialized (in nginx's flags for clang) takes
-# the module's "initial" in ngx_http_ecodoc_gate_session_done() for unset:
-# it is set whenever it is read
-NGX_WNO    := -Wno-conditional-uninitialized
-
 NGX_INCS   := -I$(NGX)/src/core -I$(NGX)/src/event -I$(NGX)/src/event/modules \
               -I$(NGX)/src/os/unix -I$(NGX)/src/http -I$(NGX)/src/http/modules \
               -I$(NGX)/objs -I$(TOP)/ngx_ecodoc_module
@@ -84,8 +80,9 @@ NGX_LIBS   := -lcrypt -lpcre2-8 -lssl -lcrypto -lz -lpthread -lhiredis
 MOD_SRCS   := $(wildcard $(TOP)/ngx_ecodoc_module/*.c)
 MOD_OBJS   := $(patsubst %.c,$(OUT)/mod/%.o,$(notdir $(MOD_SRCS))) \
               $(OUT)/mod/ngx_http_ecodoc_lua.o
-MOD_CFLAGS := -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror \
-              $(NGX_WNO) $(CC_FLAGS) $(NGX_INCS)
+# the module's files with nginx's warnings for clang (auto/cc/clang)
+MOD_CFLAGS := -W -Wall -Wpointer-arith -Wno-unused-parameter \
+              -Wconditional-uninitialized -Werror $(CC_FLAGS) $(NGX_INCS)
 
 # ecodoc-ca's sources and libraries, as the Makefile gives them (its main
 # renamed); an archive of them
@@ -121,8 +118,8 @@ $(NGX)/objs/Makefile: $(NGX_DIST)/nginx-$(NGX_VER).tar.gz $(TOP)/config \
 
 $(NGX_LIB): $(NGX)/objs/Makefile
 	nice $(MAKE) -j2 -C $(NGX) -f objs/Makefile LINK=true \
-	    $$(sed -n 's|^\(objs/src/[^ :]*\.o\):.*|\1|p; s|^\(objs/ngx_modules\.o\):.*|\1|p' \
-	       $(NGX)/objs/Makefile) >> $(NGX_BUILD)/configure.log
+	    $$(sed -n 's|^\(objs/src/[^ :]*\.o\):.*|\1|p' $(NGX)/objs/Makefile) \
+	    objs/ngx_modules.o >> $(NGX_BUILD)/configure.log
 	objcopy --redefine-sym main=ngx_nginx_main $(NGX)/objs/src/core/nginx.o \
 	    $(NGX_BUILD)/nginx-nomain.o
 	rm -f $@
@@ -164,7 +161,7 @@ $(addprefix $(OUT)/,$(MOD_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c \
 	$(CC) $(MOD_CFLAGS) -o $@ $< $(MAIN_LINK) $(MOD_OBJS) $(NGX_LIB) \
 	    $(NGX_LIBS)
 
-$(addprefix $(OUT)/,$(CA_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c $(CA_LIB) \
-        $(filter $(OUT)/replay.o,$(MAIN_LINK))
+$(addprefix $(OUT)/,$(CA_HARNESSES)): $(OUT)/%: $(TOP)/fuzz/$$*/$$*.c \
+        $(CA_LIB) $(filter $(OUT)/replay.o,$(MAIN_LINK))
 	$(CC) $(CA_CFLAGS) -o $@ $< $($*_WRAP) $(MAIN_LINK) $(CA_LIB) $(CA_LIBS) \
 	    -lssl
