@@ -244,8 +244,9 @@ failover: deps
 # fuzzing (docs/fuzzing.md): one libFuzzer harness per parser, fuzz/NAME/,
 # built by fuzz/fuzz.mk with clang against nginx FUZZ_NGINX's objects
 # (built once into $(BUILD)/fuzz-nginx) and ecodoc-ca's. `make fuzz`
-# builds them into $(BUILD)/fuzz and runs each for FUZZ_TIME seconds (FUZZ_HARNESSES: some
-# of them) on its corpus, finds into $(BUILD)/fuzz/work/NAME; fuzz-replay
+# builds them into $(BUILD)/fuzz and runs each for FUZZ_TIME seconds
+# (FUZZ_HARNESSES: some of them) on its corpus, finds into
+# $(BUILD)/fuzz/work/NAME; fuzz-replay
 # builds them without libFuzzer (under ASan and UBSan) for t/fuzz_corpus.t,
 # which replays every corpus file; fuzz-cov replays the corpora and the
 # finds in a coverage build and reports the lines covered (llvm-cov).

@@ -45,8 +45,9 @@ form_rule_init(void)
 
 /*
  * The input: a byte choosing the page (signup, login, password), the
- * Content-Type (none if empty), a newline, then the body, which comes in two buffers split
- * where the second byte says (a body may come in several).
+ * Content-Type (none if empty), a newline, then the body, which comes in
+ * two buffers split where the second byte says (a body may come in
+ * several).
  */
 
 int
