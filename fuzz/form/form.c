@@ -133,7 +133,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (ctx.page == NGX_HTTP_ECODOC_PAGE_PASSWORD) {
-        ngx_str_set(&ctx.user, "alice");
+        ngx_str_set(&ctx.user, "alice.smith");
         ctx.f_user = ctx.user;
         ngx_str_null(&detail);
         (void) ngx_http_ecodoc_password_policy(r, &ctx, &detail);
