@@ -108,7 +108,7 @@ all: $(addprefix $(OUT)/,$(HARNESSES))
 # objects but objs/addon/, nginx.o with its main renamed (libFuzzer's or
 # replay.c's main runs the harness)
 $(NGX)/objs/Makefile: $(NGX_DIST)/nginx-$(NGX_VER).tar.gz $(TOP)/config \
-                      $(wildcard $(TOP)/lua/*.lua) $(NGX_STAMP)
+                      $(NGX_STAMP)
 	rm -rf $(NGX)
 	mkdir -p $(NGX_BUILD)
 	tar xzf $< -C $(NGX_BUILD)
@@ -131,9 +131,15 @@ $(OUT)/mod/%.o: $(TOP)/ngx_ecodoc_module/%.c $(NGX_LIB) \
 	@mkdir -p $(OUT)/mod
 	$(CC) $(MOD_CFLAGS) -c -o $@ $<
 
-$(OUT)/mod/ngx_http_ecodoc_lua.o: $(NGX_LIB)
+# the module's scripts made C as config makes them (its list of them)
+MOD_SCRIPTS := $(shell sed -n '/lua2c/{n;s/||.*//;p}' $(TOP)/config)
+
+$(OUT)/mod/ngx_http_ecodoc_lua.c: $(wildcard $(TOP)/lua/*.lua) $(TOP)/config
 	@mkdir -p $(OUT)/mod
-	$(CC) $(MOD_CFLAGS) -c -o $@ $(NGX)/objs/ngx_http_ecodoc_lua.c
+	sh $(TOP)/scripts/lua2c $(TOP)/lua $@ $(MOD_SCRIPTS)
+
+$(OUT)/mod/ngx_http_ecodoc_lua.o: $(OUT)/mod/ngx_http_ecodoc_lua.c $(NGX_LIB)
+	$(CC) $(MOD_CFLAGS) -c -o $@ $<
 
 vpath %.c $(TOP)/ca-tools $(TOP)/ngx_ecodoc_module
 

@@ -104,6 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     site.site_url = "https://enroll.example.com/enroll/";
     site.days = 30;
 
+    memset(&pg, 0, sizeof(pg));
     pg.site = &site;
     pg.req = &req;
     pg.resp = &resp;
@@ -115,11 +116,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the csrf double submit: the cookie's token, the form's */
 
-    v = ecodoc_ca_http_cookie(&req, ECODOC_CA_CSRF_COOKIE);
-    (void) ecodoc_ca_form_ok(&pg, v);
-    free(v);
+    (void) ecodoc_ca_form_cookie_ok(&pg);
 
     v = ecodoc_ca_http_cookie(&req, ECODOC_CA_COOKIE);
+    free(v);
+
+    v = ecodoc_ca_http_cookie(&req, ECODOC_CA_GATE_COOKIE);
     free(v);
 
     /* STEP4: the certificate nginx passed on, as the page shows it */
