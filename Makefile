@@ -69,7 +69,7 @@ DEB_PKGS := nginx-core nginx-dev redis-server redis-sentinel libhiredis-dev \
             make perl libio-socket-ssl-perl libnet-ssleay-perl curl prometheus
 
 .PHONY: all deps test test-asan test-deps matrix e2e e2e-deps demo bench bench-deps race \
-        failover deb test-deb clean
+        failover fuzz fuzz-deps fuzz-replay fuzz-cov deb test-deb clean
 
 all: $(MODULE) $(CA_TOOL)
 
@@ -132,7 +132,7 @@ TEST_PKGS := valgrind libnginx-mod-http-geoip libnginx-mod-http-image-filter \
              libnginx-mod-http-upstream-fair libnginx-mod-nchan \
              libnginx-mod-stream-geoip2
 
-test-deps: deps e2e-deps
+test-deps: deps e2e-deps fuzz-deps
 	@scripts/apt-missing $(TEST_PKGS)
 
 test: test-deps
@@ -243,6 +243,41 @@ failover: deps
 	$(MAKE) all
 	ECODOC_NGINX=$(NGX_BIN) ECODOC_MODULE=$(MODULE) ECODOC_CA=$(CA_TOOL) \
 	    ECODOC_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) prove -v t/failover.t
+
+# fuzzing (docs/fuzzing.md): one libFuzzer harness per parser, fuzz/NAME/,
+# built by fuzz/fuzz.mk with clang against nginx FUZZ_NGINX's objects
+# (built once into $(BUILD)/fuzz-nginx) and ecodoc-ca's. `make fuzz`
+# builds them into $(BUILD)/fuzz and runs each for FUZZ_TIME seconds
+# (FUZZ_HARNESSES: some of them) on its corpus, finds into
+# $(BUILD)/fuzz/work/NAME; fuzz-replay
+# builds them without libFuzzer (under ASan and UBSan) for t/fuzz_corpus.t,
+# which replays every corpus file; fuzz-cov replays the corpora and the
+# finds in a coverage build and reports the lines covered (llvm-cov).
+FUZZ_TIME      ?= 180
+FUZZ_NGINX     ?= 1.30.4
+FUZZ_HARNESSES ?= form cookie lang next redis_reply passwd ca_csr ca_site \
+                  ca_p12
+FUZZ_PKGS      := clang libclang-rt-14-dev llvm binutils
+FUZZ_MK         = $(MAKE) --no-print-directory -f fuzz/fuzz.mk TOP=$(CURDIR) \
+                  NGX_VER=$(FUZZ_NGINX) NGX_DIST=$(NGX_DIST) CA_LUA=$(CA_LUA) \
+                  NGX_BUILD=$(BUILD)/fuzz-nginx \
+                  CA_SRCS="$(filter %.c,$(CA_SRCS))" CA_LIBS="$(CA_LIBS)"
+
+fuzz-deps:
+	@scripts/apt-missing $(FUZZ_PKGS)
+
+fuzz: deps fuzz-deps $(CA_LUA)
+	$(FUZZ_MK) MODE=fuzz OUT=$(BUILD)/fuzz
+	fuzz/run $(BUILD)/fuzz $(FUZZ_TIME) $(FUZZ_HARNESSES)
+
+fuzz-replay: $(CA_LUA)
+	@scripts/need-packages $(BUILD_PKGS) $(FUZZ_PKGS)
+	$(FUZZ_MK) MODE=replay OUT=$(BUILD)/fuzz-replay
+
+fuzz-cov: $(CA_LUA)
+	@scripts/need-packages $(BUILD_PKGS) $(FUZZ_PKGS)
+	$(FUZZ_MK) MODE=cov OUT=$(BUILD)/fuzz-cov
+	fuzz/coverage $(BUILD)/fuzz-cov $(BUILD)/fuzz/work $(FUZZ_HARNESSES)
 
 # the Debian packages (README "Debian packages"): libnginx-mod-http-ecodoc
 # and ecodoc-ca, built by dpkg-buildpackage from a copy of this tree

@@ -733,6 +733,7 @@ ngx_http_ecodoc_gate_session_done(ngx_http_request_t *r, redisReply *reply)
     }
 
     rc = NGX_DECLINED;
+    initial = 0;
 
     if (reply->type == REDIS_REPLY_STRING) {
         rc = ngx_http_ecodoc_session_record(r, ctx, (u_char *) reply->str,

@@ -448,6 +448,7 @@ ngx_http_ecodoc_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rc = NGX_CONF_ERROR;
     buf = NULL;
+    size = 0;
 
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
