@@ -35,7 +35,8 @@ form_rule_init(void)
     }
 
     form_rule.regex = rc.regex;
-    ngx_str_set(&form_rule.message, "a digit");
+    ngx_str_set(&form_rule.message[0], "数字を含めてください");
+    ngx_str_set(&form_rule.message[1], "a digit");
 
     form_rules.elts = &form_rule;
     form_rules.nelts = 1;
