@@ -10,6 +10,7 @@
 # (300000), BENCH_CONCURRENCY (32), BENCH_SESSIONS (10000),
 # BENCH_PROFILE_REQUESTS (4000; 0 skips callgrind), BENCH_STORM_SECONDS
 # (8), BENCH_STORM_ROUNDS (3), BENCH_USERS (1000000), BENCH_MILLION_AB (64),
+# BENCH_MILLION_TIMEOUT (1s: both million gates' ecodoc_redis_timeout),
 # BENCH_PARTS (rounds,storm,memory,million,profile), BENCH_OUT
 # (bench/RESULTS.md).
 #
@@ -59,6 +60,7 @@ my %K = (
     storm_rounds => $ENV{BENCH_STORM_ROUNDS} // 3,
     out       => $ENV{BENCH_OUT} // "$ROOT/bench/RESULTS.md",
     parts     => $ENV{BENCH_PARTS} // 'rounds,storm,memory,million,profile',
+    million_timeout => $ENV{BENCH_MILLION_TIMEOUT} // '1s',
 );
 my %PART = map { $_ => 1 } split /[\s,]+/, $K{parts};
 
@@ -116,7 +118,7 @@ sub render {
         DIR => $D, BACKEND_PORT => $BACKEND_PORT, MODULE => $t->{module},
         REDIS_SOCK => $REDIS_SOCK, PREFIX => $PREFIX, PEERS => $PEERS,
         USER => $> == 0 ? 'user root root;' : '', ECODOC_CACHE => '',
-        ECODOC_METRICS => '', %v,
+        ECODOC_METRICS => '', REDIS_TIMEOUT => '1s', %v,
     );
     $c =~ s/%%([A-Z_]+)%%/exists $all{$1} ? $all{$1} : die "unknown %%$1%% in $src\n"/ge;
     spew($dst, $c);
@@ -793,7 +795,8 @@ sub million_set {
         die "redis_$name does not answer\n";
     });
     render('gate.conf', "$D/m_$name/nginx.conf", NAME => "m_$name",
-        PORT => $port, REDIS_SOCK => $s->{sock});
+        PORT => $port, REDIS_SOCK => $s->{sock},
+        REDIS_TIMEOUT => $K{million_timeout});
     nginx_start("m_$name", $port);
     $s->{worker} = worker_pid("m_$name");
     return $s;
@@ -837,6 +840,14 @@ sub pipe_load {
     die "loading $what: redis-cli --pipe: $out\n"
         if $? || $out !~ /errors: 0, replies: \d+/;
     return time - $t0;
+}
+
+# the last N lines of a file, for a message
+sub tail_lines {
+    my ($f, $n) = @_;
+    my @l = split /\n/, eval { slurp($f) } // '';
+    splice @l, 0, @l - $n if @l > $n;
+    return join '', map { "$_\n" } @l;
 }
 
 sub used_memory {
@@ -898,7 +909,8 @@ sub ab_fleet {
     my %r = (rps => 0, complete => 0);
     for my $j (0 .. $#$pairs) {
         my $a = ab_parse(eval { slurp("$D/m_$s->{name}/ab.$j") } // '');
-        die "$s->{name}: ab $j: $a->{problem}\n" if $a->{problem};
+        die "$s->{name}: ab $j: $a->{problem}\nthe gate's error log:\n"
+            . tail_lines("$D/m_$s->{name}/error.log", 10) if $a->{problem};
         $r{rps} += $a->{rps};
         $r{complete} += $a->{complete};
     }
@@ -1411,9 +1423,9 @@ sub write_results {
         . "BENCH_SESSIONS, BENCH_PROFILE_REQUESTS (0 skips callgrind), "
         . "BENCH_STORM_SECONDS, BENCH_STORM_ROUNDS, BENCH_PARTS (any of "
         . "rounds,storm,memory,million,profile), BENCH_USERS (the "
-        . "million), BENCH_MILLION_AB, BENCH_KEEP=1 (keep the temp dir "
-        . "with every config, log and callgrind file). The configurations are in "
-        . "bench/peers/.\n";
+        . "million), BENCH_MILLION_AB, BENCH_MILLION_TIMEOUT, "
+        . "BENCH_KEEP=1 (keep the temp dir with every config, log and "
+        . "callgrind file). The configurations are in bench/peers/.\n";
     for my $f ("$ROOT/bench/METHOD.md", "$ROOT/bench/FINDINGS.md") {
         push @r, slurp($f) if -f $f;
     }
