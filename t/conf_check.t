@@ -35,8 +35,7 @@ sub nginx_t {
         . "events {}\nhttp {\n    access_log off;\n"
         . ($o{redis} // "    ecodoc_redis 127.0.0.1:6379;\n") . "$http}\n";
     $t->write_file('check.conf', $conf);
-    my $out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/check.conf' 2>&1`;
-    return ($? >> 8, $out);
+    return $t->nginx_test($d, "$d/check.conf");
 }
 
 my $tls = "ssl_certificate $d/server.crt;\n"
@@ -115,8 +114,8 @@ $ex =~ s{/var/log/nginx/}{$d/}g;
 $ex =~ s{^pid \S+;}{pid $d/example.pid;}m;
 $ex =~ s{^user \S+;}{}m;
 $t->write_file('example.conf', $ex);
-$out = `'@{[ $t->nginx ]}' -t -p '$d' -c '$d/example.conf' 2>&1`;
-is($? >> 8, 0, 'conf/nginx.conf: nginx -t passes') or diag($out);
+($rc, $out) = $t->nginx_test($d, "$d/example.conf");
+is($rc, 0, 'conf/nginx.conf: nginx -t passes') or diag($out);
 unlike($out, qr/\[warn\]|\[emerg\]/, '... quietly') or diag($out);
 
 # --- ecodoc_secret_file: missing, too short, readable by others

@@ -151,8 +151,8 @@ for my $days (qw(3651 -1)) {
     my $conf = $t->write_nginx_conf(%{ $t->{conf_opts} },
         http => "    ecodoc_cert_expiry_notice $days;\n");
     my $d = $t->dir;
-    my $out = `'@{[ $t->nginx ]}' -t -p '$d/' -c '$d/nginx.conf' 2>&1`;
-    isnt($? >> 8, 0, "ecodoc_cert_expiry_notice $days: nginx -t fails");
+    my ($rc, $out) = $t->nginx_test("$d/", "$d/nginx.conf");
+    isnt($rc, 0, "ecodoc_cert_expiry_notice $days: nginx -t fails");
     like($out, qr/ecodoc_cert_expiry_notice/, '... naming the directive');
 }
 
