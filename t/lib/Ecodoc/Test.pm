@@ -113,6 +113,9 @@ sub sanitizer_scan {
     }
 }
 
+# true under make test-asan (the programs are built with the sanitizers)
+sub sanitized { return defined $SAN_DIR }
+
 # the reports written so far, each headed by its file's name ('' if none)
 sub sanitizer_reports {
     return '' unless defined $SAN_DIR && -d $SAN_DIR;
