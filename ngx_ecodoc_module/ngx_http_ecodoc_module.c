@@ -1474,6 +1474,7 @@ static ngx_int_t
 ngx_http_ecodoc_node(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_ecodoc_node_t *node)
 {
+    ngx_str_t  host;
     ngx_url_t  u;
 
     if (value->len == 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
@@ -1499,14 +1500,25 @@ ngx_http_ecodoc_node(ngx_conf_t *cf, ngx_str_t *value,
     node->name = u.addrs[0].name;
 
     if (u.family != AF_UNIX) {
-        node->tls_name.data = ngx_pnalloc(cf->pool, u.host.len + 1);
+        host = u.host;
+
+        /* "[::1]": the address, which the certificate's IP must match */
+
+        if (host.len > 2 && host.data[0] == '['
+            && host.data[host.len - 1] == ']')
+        {
+            host.data++;
+            host.len -= 2;
+        }
+
+        node->tls_name.data = ngx_pnalloc(cf->pool, host.len + 1);
         if (node->tls_name.data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(node->tls_name.data, u.host.data, u.host.len);
-        node->tls_name.data[u.host.len] = '\0';
-        node->tls_name.len = u.host.len;
+        ngx_memcpy(node->tls_name.data, host.data, host.len);
+        node->tls_name.data[host.len] = '\0';
+        node->tls_name.len = host.len;
     }
 
     return NGX_OK;
@@ -1548,6 +1560,34 @@ ngx_http_ecodoc_redis_check(ngx_conf_t *cf, ngx_http_ecodoc_main_conf_t *emcf)
     }
 
     ngx_conf_init_value(emcf->tls, 0);
+
+    /*
+     * a sentinel names the master the gate trusts with every verdict: it
+     * must be one we know (TLS, or the sentinels' password), and over TLS
+     * the master's certificate is checked against a name of ours, not
+     * against the address a sentinel gave
+     */
+
+    if (emcf->sentinels && !emcf->tls && emcf->sentinel_password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_redis_sentinel\" needs "
+                           "\"ecodoc_redis_tls on\" or "
+                           "\"ecodoc_redis_sentinel_password\": an "
+                           "unauthenticated sentinel could name any server "
+                           "as the master");
+        return NGX_ERROR;
+    }
+
+    if (emcf->sentinels && emcf->tls && emcf->tls_name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_redis_sentinel\" with "
+                           "\"ecodoc_redis_tls on\" needs "
+                           "\"ecodoc_redis_tls_name\": the master's "
+                           "certificate must not be checked against the "
+                           "address a sentinel names");
+        return NGX_ERROR;
+    }
+
     ngx_conf_merge_bitmask_value(emcf->tls_protocols, emcf->tls_protocols,
                                  (NGX_CONF_BITMASK_SET|NGX_SSL_TLSv1_2
                                   |NGX_SSL_TLSv1_3));
@@ -1589,6 +1629,18 @@ ngx_http_ecodoc_redis_check(ngx_conf_t *cf, ngx_http_ecodoc_main_conf_t *emcf)
 
     if (emcf->wait_replicas == NGX_CONF_UNSET_UINT) {
         emcf->wait_replicas = 0;
+    }
+
+    /* WAIT holds the one connection of a worker: every command behind it */
+
+    if (emcf->wait_replicas && emcf->wait_timeout >= emcf->redis_timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ecodoc_redis_wait\" timeout %Mms is not less "
+                           "than \"ecodoc_redis_timeout\" %Mms: WAIT blocks "
+                           "the worker's Redis connection, and every "
+                           "command behind it, for up to that timeout",
+                           emcf->wait_timeout, emcf->redis_timeout);
+        return NGX_ERROR;
     }
 
     if (emcf->sentinels && emcf->wait_replicas == 0) {
@@ -1704,6 +1756,14 @@ static ngx_int_t
 ngx_http_ecodoc_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_ecodoc_metrics_init(cycle);
+
+    /* the cache manager and loader serve no request: no Redis, no sentinel */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     return ngx_http_ecodoc_redis_init(cycle);
 }

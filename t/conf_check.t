@@ -134,18 +134,25 @@ is($rc, 0, 'a secret readable by others: accepted');
 like($out, qr/\[warn\].*readable by others/, '... with a warning');
 
 # --- the Redis directives: TLS, Sentinel, WAIT
-my $sent = "    ecodoc_redis_sentinel ecodoc 127.0.0.1:26379 127.0.0.1:26380;\n";
+my $sent_only = "    ecodoc_redis_sentinel ecodoc 127.0.0.1:26379 "
+    . "127.0.0.1:26380;\n";
+my $sent = $sent_only . "    ecodoc_redis_sentinel_password spw;\n";
 ($rc, $out) = nginx_t($sent);
 isnt($rc, 0, 'ecodoc_redis and ecodoc_redis_sentinel: nginx -t fails');
 like($out, qr/"ecodoc_redis" and "ecodoc_redis_sentinel" exclude each other/,
     '... saying why') or diag($out);
 ($rc, $out) = nginx_t('', redis => $sent);
-is($rc, 0, 'ecodoc_redis_sentinel alone: nginx -t passes') or diag($out);
+is($rc, 0, 'ecodoc_redis_sentinel with its password: nginx -t passes')
+    or diag($out);
 like($out, qr/\[warn\].*"ecodoc_redis_sentinel" without "ecodoc_redis_wait"/,
     '... warning that there is no ecodoc_redis_wait');
 ($rc, $out) = nginx_t("    ecodoc_redis_wait 1 500ms;\n", redis => $sent);
 is($rc, 0, 'ecodoc_redis_sentinel with ecodoc_redis_wait 1 500ms: passes');
 unlike($out, qr/\[warn\]/, '... quietly') or diag($out);
+($rc, $out) = nginx_t("    ecodoc_redis_wait 1 500ms;\n", redis => $sent_only);
+isnt($rc, 0, 'ecodoc_redis_sentinel with neither TLS nor password: fails');
+like($out, qr/"ecodoc_redis_sentinel" needs "ecodoc_redis_tls on" or "ecodoc_redis_sentinel_password": an unauthenticated sentinel could name any server as the master/,
+    '... naming the directives') or diag($out);
 ($rc, $out) = nginx_t('', redis => "    ecodoc_redis_sentinel ecodoc;\n");
 isnt($rc, 0, 'ecodoc_redis_sentinel with no sentinel: nginx -t fails');
 ($rc, $out) = nginx_t("    ecodoc_redis_sentinel_password x;\n");
@@ -158,6 +165,23 @@ for my $w (['1', 'needs a timeout'], ['0 5s', 'has a timeout but no replica'],
     isnt($rc, 0, "ecodoc_redis_wait $w->[0]: nginx -t fails");
     like($out, qr/\Q$w->[1]\E/, "... $w->[1]") or diag($out);
 }
+
+# WAIT holds the worker's one connection: its timeout stays under
+# ecodoc_redis_timeout
+for my $w (['1 1s', ''], ['1 2s', "    ecodoc_redis_timeout 2s;\n"],
+    ['1 3s', "    ecodoc_redis_timeout 2s;\n"])
+{
+    ($rc, $out) = nginx_t("    ecodoc_redis_wait $w->[0];\n$w->[1]");
+    isnt($rc, 0, "ecodoc_redis_wait $w->[0] with "
+        . ($w->[1] ? 'ecodoc_redis_timeout 2s' : 'the default timeout 1s')
+        . ': nginx -t fails');
+    like($out, qr/"ecodoc_redis_wait" timeout \d+ms is not less than "ecodoc_redis_timeout" \d+ms/,
+        '... saying why') or diag($out);
+}
+($rc, $out) = nginx_t("    ecodoc_redis_wait 1 1500ms;\n"
+    . "    ecodoc_redis_timeout 2s;\n");
+is($rc, 0, 'ecodoc_redis_wait 1 1500ms, ecodoc_redis_timeout 2s: passes')
+    or diag($out);
 ($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n");
 isnt($rc, 0, 'ecodoc_redis_tls on without a CA: nginx -t fails');
 like($out, qr/needs "ecodoc_redis_tls_trusted_certificate"/, '... saying why');
@@ -175,13 +199,19 @@ like($out, qr/go together/, '... saying why');
     redis => "    ecodoc_redis unix:$d/redis.sock;\n");
 isnt($rc, 0, 'a unix socket over TLS with no name: nginx -t fails');
 like($out, qr/needs "ecodoc_redis_tls_name"/, '... saying why');
-($rc, $out) = nginx_t("    ecodoc_redis_tls on;\n"
+my $tls_sent = "    ecodoc_redis_tls on;\n"
     . "    ecodoc_redis_tls_trusted_certificate $d/ca.crt;\n"
     . "    ecodoc_redis_tls_certificate $d/server.crt;\n"
     . "    ecodoc_redis_tls_certificate_key $d/server.key;\n"
-    . "    ecodoc_redis_tls_protocols TLSv1.3;\n", redis => $sent
-    . "    ecodoc_redis_wait 2 1s;\n");
-is($rc, 0, 'Sentinel over TLS with a client certificate: passes')
+    . "    ecodoc_redis_tls_protocols TLSv1.3;\n";
+($rc, $out) = nginx_t($tls_sent, redis => $sent_only
+    . "    ecodoc_redis_wait 2 500ms;\n");
+isnt($rc, 0, 'Sentinel over TLS without ecodoc_redis_tls_name: nginx -t fails');
+like($out, qr/"ecodoc_redis_sentinel" with "ecodoc_redis_tls on" needs "ecodoc_redis_tls_name": the master's certificate must not be checked against the address a sentinel names/,
+    '... saying why') or diag($out);
+($rc, $out) = nginx_t($tls_sent . "    ecodoc_redis_tls_name redis.example;\n",
+    redis => $sent_only . "    ecodoc_redis_wait 2 500ms;\n");
+is($rc, 0, 'Sentinel over TLS with a client certificate and a name: passes')
     or diag($out);
 
 done_testing();

@@ -5,7 +5,8 @@
 # with a Redis that asks for a client certificate. A Redis whose
 # certificate another CA issued, or that names another host than
 # ecodoc_redis_tls_name, is refused: the gate answers 503, never the
-# backend, and the error log says why. The private Redis listens in clear
+# backend, and the error log says why. An IPv6 address as written
+# ([::1]:port) is checked against the certificate's IP addresses. The private Redis listens in clear
 # too, for ecodoc-ca and the test's own commands.
 
 use strict;
@@ -16,6 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
+use IO::Socket::IP;
 use Ecodoc::Test qw(:all);
 
 my $t = Ecodoc::Test->new();
@@ -34,7 +36,8 @@ my %f = map { $_ => $t->path($_) }
 # conf(%o): the module's Redis directives for a TLS port
 sub conf {
     my (%o) = @_;
-    my $c = "    ecodoc_redis 127.0.0.1:" . ($o{port} // $tls_port) . ";\n"
+    my $c = "    ecodoc_redis " . ($o{host} // '127.0.0.1') . ':'
+        . ($o{port} // $tls_port) . ";\n"
         . "    ecodoc_redis_tls on;\n"
         . "    ecodoc_redis_tls_trusted_certificate $f{'ca.crt'};\n";
     $c .= "    ecodoc_redis_tls_certificate $f{'redis-client.crt'};\n"
@@ -47,7 +50,8 @@ sub conf {
 $t->start(
     redis_args => ['--tls-port', $tls_port,
         '--tls-cert-file', $f{'redis.crt'}, '--tls-key-file', $f{'redis.key'},
-        '--tls-ca-cert-file', $f{'ca.crt'}, '--tls-auth-clients', 'no'],
+        '--tls-ca-cert-file', $f{'ca.crt'}, '--tls-auth-clients', 'no',
+        '--bind', '127.0.0.1', '-::1'],
     redis_conf => conf());
 
 # --- the server verified: signup, login, password change, the gate
@@ -71,6 +75,22 @@ $t->nginx_reload(redis_conf => conf(name => 'localhost'));
 $r = $t->login('alice', 'alice', $u->{password});
 is($r->{status}, 303, 'TLS, ecodoc_redis_tls_name localhost: login works');
 my $ck = cookie($r);
+my ($log0, $log);
+
+# --- an IPv6 address: its certificate's IP address ::1, not "[::1]"
+SKIP: {
+    IO::Socket::IP->new(PeerHost => '::1', PeerPort => $tls_port,
+        Timeout => 3) or skip('no IPv6 loopback', 3);
+    $t->nginx_reload(redis_conf => conf(host => '[::1]'));
+    $log0 = length $t->error_log;
+    $r = $t->http(GET => '/', cert => 'alice', cookie => $ck);
+    is($r->{status}, 200, 'ecodoc_redis [::1]:port over TLS: the gate works');
+    $log = substr($t->error_log, $log0);
+    like($log, qr/connected to Redis \[::1\]:$tls_port over TLS/,
+        '... connected over IPv6') or diag($log);
+    unlike($log, qr/certificate does not match/, '... the address matched')
+        or diag($log);
+}
 
 # --- a Redis that asks for a client certificate
 $t->redis_cmd('CONFIG', 'SET', 'tls-auth-clients', 'yes');
@@ -98,7 +118,7 @@ $t->spawn('redis-other', $t->path('redis-other.log'),
 $t->wait_port('redis-other', $other_port, 10);
 
 $t->nginx_reload(redis_conf => conf(port => $other_port));
-my $log0 = length $t->error_log;
+$log0 = length $t->error_log;
 $count = $t->backend_requests;
 $r = $t->http(GET => '/', cert => 'alice', cookie => $ck);
 is($r->{status}, 503, 'a certificate of another CA: the gate answers 503');
@@ -106,7 +126,7 @@ $r = $t->login('alice', 'alice', $u->{password});
 is($r->{status}, 503, '... the login too');
 ok(!defined cookie($r) || cookie($r) eq '', '... with no session');
 is($t->backend_requests, $count, '... never the backend');
-my $log = substr($t->error_log, $log0);
+$log = substr($t->error_log, $log0);
 like($log, qr/\[error\].*ecodoc: Redis 127\.0\.0\.1:$other_port: certificate verify error/,
     '... the error log says why') or diag($log);
 

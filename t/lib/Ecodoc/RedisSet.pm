@@ -344,7 +344,8 @@ sub stop {
 }
 
 # nginx_conf(wait => '1 500ms', tls_name => NAME): the module's directives
-# for this set, through its sentinels
+# for this set, through its sentinels (over TLS, ecodoc_redis_tls_name
+# localhost unless NAME is given)
 sub nginx_conf {
     my ($self, %o) = @_;
     my $f = $self->tls_files;
@@ -359,7 +360,10 @@ sub nginx_conf {
             . "    ecodoc_redis_tls_trusted_certificate $f->{ca};\n"
             . "    ecodoc_redis_tls_certificate $f->{cert};\n"
             . "    ecodoc_redis_tls_certificate_key $f->{key};\n";
-        $c .= "    ecodoc_redis_tls_name $o{tls_name};\n" if $o{tls_name};
+        # the name in the set's certificates: the master's is never
+        # checked against the address a sentinel names
+        $c .= "    ecodoc_redis_tls_name " . ($o{tls_name} // 'localhost')
+            . ";\n";
     }
     $c .= "    ecodoc_redis_wait $o{wait};\n" if $o{wait};
     return $c;
