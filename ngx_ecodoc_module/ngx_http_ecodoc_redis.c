@@ -49,6 +49,7 @@ typedef struct {
     ngx_str_t                          wait;      /* "WAIT N T", or "" */
     ngx_http_ecodoc_redis_cmd_t       *free;
     unsigned                           moving:1;  /* to the new master */
+    unsigned                           demoted:1; /* not the master now */
     unsigned                           exiting:1;
 } ngx_http_ecodoc_redis_t;
 
@@ -60,6 +61,9 @@ static ngx_int_t ngx_http_ecodoc_redis_send(ngx_http_request_t *r,
 static void ngx_http_ecodoc_redis_cmd_free(ngx_http_ecodoc_redis_cmd_t *cmd);
 static ngx_int_t ngx_http_ecodoc_redis_connect(void);
 static void ngx_http_ecodoc_redis_drop(ngx_uint_t level, const char *why);
+static void ngx_http_ecodoc_redis_demoted(const char *why);
+static ngx_uint_t ngx_http_ecodoc_redis_error(redisReply *reply,
+    const char *code);
 static void ngx_http_ecodoc_redis_failed(void);
 static void ngx_http_ecodoc_redis_opened(ngx_http_ecodoc_link_t *link);
 static void ngx_http_ecodoc_redis_closed(ngx_http_ecodoc_link_t *link);
@@ -675,13 +679,31 @@ ngx_http_ecodoc_redis_drop(ngx_uint_t level, const char *why)
 }
 
 
+/* the server is not (or no more) the master: the sentinels are asked */
+
+static void
+ngx_http_ecodoc_redis_demoted(const char *why)
+{
+    ngx_http_ecodoc_redis.demoted = 1;
+    ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, why);
+    ngx_http_ecodoc_redis.demoted = 0;
+}
+
+
 static void
 ngx_http_ecodoc_redis_failed(void)
 {
+    ngx_uint_t  lost;
+
     /*
-     * a connection that worked and then closed (Redis restarted, an idle
-     * timeout) is made again at once; failures to connect back off
+     * a connection that worked and then closed (a restart, an idle
+     * timeout, a command timed out) is made again at once, to the same
+     * master; failures to connect back off.  With sentinels, the master is
+     * forgotten and they are asked again when it said it is not the
+     * master, or could not be connected to and set up.
      */
+
+    lost = ngx_http_ecodoc_redis.demoted || !ngx_http_ecodoc_redis.ready;
 
     if (ngx_http_ecodoc_redis.ready) {
         ngx_http_ecodoc_redis.ready = 0;
@@ -696,9 +718,7 @@ ngx_http_ecodoc_redis_failed(void)
                                     NGX_HTTP_ECODOC_BACKOFF_MAX);
     }
 
-    /* whatever went wrong, the sentinels are asked who the master is */
-
-    if (ngx_http_ecodoc_redis.conf->redis == NULL
+    if (ngx_http_ecodoc_redis.conf->redis == NULL && lost
         && !ngx_http_ecodoc_redis.moving && !ngx_http_ecodoc_redis.exiting)
     {
         ngx_http_ecodoc_sentinel_lost();
@@ -774,7 +794,7 @@ ngx_http_ecodoc_redis_setup(ngx_http_ecodoc_link_t *link, redisReply *reply,
                                 ? e->len : 0),
                       e ? e->str : "");
 
-        ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "not the master");
+        ngx_http_ecodoc_redis_demoted("not the master");
         return NGX_OK;
     }
 
@@ -906,13 +926,19 @@ ngx_http_ecodoc_redis_deliver(ngx_http_ecodoc_redis_cmd_t *cmd,
         ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_ERRORS
                               + NGX_HTTP_ECODOC_ERR_REPLY, 1);
 
-        if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /*
+         * every error is a failure to the handler (NULL): NOREPLICAS, a
+         * write the master refused for want of replicas, above all; a
+         * master demoted to a replica is left
+         */
+
+        if (ngx_http_ecodoc_redis_error(reply, "NOSCRIPT")) {
             ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "scripts were flushed");
 
-        } else if (ngx_strncmp(reply->str, "READONLY", 8) == 0
-                   || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0)
+        } else if (ngx_http_ecodoc_redis_error(reply, "READONLY")
+                   || ngx_http_ecodoc_redis_error(reply, "MASTERDOWN"))
         {
-            ngx_http_ecodoc_redis_drop(NGX_LOG_WARN, "not the master");
+            ngx_http_ecodoc_redis_demoted("not the master");
         }
 
         reply = NULL;
@@ -932,6 +958,39 @@ ngx_http_ecodoc_redis_deliver(ngx_http_ecodoc_redis_cmd_t *cmd,
     }
 
     ngx_http_ecodoc_redis_cmd_free(cmd);
+}
+
+
+/*
+ * the error's code: "CODE message", or in a script's error of Redis 6
+ * "ERR Error running script ...: -CODE message"
+ */
+
+static ngx_uint_t
+ngx_http_ecodoc_redis_error(redisReply *reply, const char *code)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = ngx_strlen(code);
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    if ((size_t) (last - p) >= len && ngx_strncmp(p, code, len) == 0
+        && ((size_t) (last - p) == len || p[len] == ' '))
+    {
+        return 1;
+    }
+
+    for ( /* void */ ; p + len < last; p++) {
+        if (*p == '-' && ngx_strncmp(p + 1, code, len) == 0
+            && (p + 1 + len == last || p[1 + len] == ' '))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

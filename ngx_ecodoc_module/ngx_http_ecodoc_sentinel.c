@@ -11,7 +11,9 @@
 
 
 #define NGX_HTTP_ECODOC_SENTINEL_PAUSE   200   /* ms between two questions */
-#define NGX_HTTP_ECODOC_SENTINEL_ROUND   1000  /* after all failed */
+#define NGX_HTTP_ECODOC_SENTINEL_ROUND   1000  /* after all failed, doubled */
+#define NGX_HTTP_ECODOC_SENTINEL_MAX     8000  /* ... up to this */
+#define NGX_HTTP_ECODOC_SENTINEL_KEEP    3000  /* a PING on the subscription */
 
 #define NGX_HTTP_ECODOC_SENTINEL_AUTH    ((void *) 1)
 #define NGX_HTTP_ECODOC_SENTINEL_ASK     ((void *) 2)
@@ -25,17 +27,21 @@ typedef struct {
     ngx_uint_t                     next;      /* the sentinel asked next */
     ngx_uint_t                     failed;    /* in a row */
     ngx_msec_t                     asked;     /* when */
+    ngx_msec_t                     round;     /* the pause after a round */
     ngx_event_t                    ask;
+    ngx_event_t                    answer;    /* the question's timeout */
 
     ngx_http_ecodoc_link_t         sub;       /* SUBSCRIBE +switch-master */
     ngx_uint_t                     sub_next;
+    ngx_msec_t                     sub_pause; /* before the next try */
     ngx_event_t                    resub;
+    ngx_event_t                    keep;      /* PING, and its timeout */
 
     ngx_http_ecodoc_node_t         master;
     ngx_sockaddr_t                 master_sa;
     u_char                         master_name[NGX_SOCKADDR_STRLEN + 1];
-    u_char                         master_host[NGX_SOCKADDR_STRLEN + 1];
     unsigned                       known:1;
+    unsigned                       pinged:1;  /* the sub link owes a reply */
     unsigned                       exiting:1;
 } ngx_http_ecodoc_sentinel_t;
 
@@ -47,13 +53,19 @@ static ngx_int_t ngx_http_ecodoc_sentinel_queue(ngx_http_ecodoc_link_t *link,
 static ngx_int_t ngx_http_ecodoc_sentinel_answer(ngx_http_ecodoc_link_t *link,
     redisReply *reply, void *data);
 static void ngx_http_ecodoc_sentinel_unanswered(ngx_http_ecodoc_link_t *link);
+static void ngx_http_ecodoc_sentinel_silent(ngx_event_t *ev);
 static void ngx_http_ecodoc_sentinel_subscribe(ngx_event_t *ev);
 static ngx_int_t ngx_http_ecodoc_sentinel_subscribed(
     ngx_http_ecodoc_link_t *link, redisReply *reply, void *data);
 static ngx_int_t ngx_http_ecodoc_sentinel_message(
     ngx_http_ecodoc_link_t *link, redisReply *reply, void *data);
+static void ngx_http_ecodoc_sentinel_heard(void);
+static void ngx_http_ecodoc_sentinel_keep(ngx_event_t *ev);
+static void ngx_http_ecodoc_sentinel_owed(ngx_int_t rc);
 static void ngx_http_ecodoc_sentinel_unsubscribed(
     ngx_http_ecodoc_link_t *link);
+static void ngx_http_ecodoc_sentinel_event(ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_log_t *log);
 static ngx_int_t ngx_http_ecodoc_sentinel_set(u_char *ip, size_t iplen,
     u_char *port, size_t portlen, const char *from);
 
@@ -89,24 +101,25 @@ ngx_http_ecodoc_sentinel_init(ngx_cycle_t *cycle)
     st->sub.push = ngx_http_ecodoc_sentinel_message;
     st->sub.closed = ngx_http_ecodoc_sentinel_unsubscribed;
 
+    /* over TLS, the master's certificate has ecodoc_redis_tls_name */
+
     st->master.sockaddr = &st->master_sa.sockaddr;
     st->master.name.data = st->master_name;
     st->master.tls_name = emcf->tls_name;
 
-    /*
-     * the timers must not hold a worker that is shutting down; their data
-     * is read as a connection by the event debug log (ngx_event_ident)
-     */
+    st->round = NGX_HTTP_ECODOC_SENTINEL_ROUND;
+    st->sub_pause = NGX_HTTP_ECODOC_SENTINEL_PAUSE;
 
-    st->ask.handler = ngx_http_ecodoc_sentinel_ask;
-    st->ask.data = st;
-    st->ask.log = cycle->log;
-    st->ask.cancelable = 1;
-
-    st->resub.handler = ngx_http_ecodoc_sentinel_subscribe;
-    st->resub.data = st;
-    st->resub.log = cycle->log;
-    st->resub.cancelable = 1;
+    ngx_http_ecodoc_sentinel_event(&st->ask, ngx_http_ecodoc_sentinel_ask,
+                                   cycle->log);
+    ngx_http_ecodoc_sentinel_event(&st->answer,
+                                   ngx_http_ecodoc_sentinel_silent,
+                                   cycle->log);
+    ngx_http_ecodoc_sentinel_event(&st->resub,
+                                   ngx_http_ecodoc_sentinel_subscribe,
+                                   cycle->log);
+    ngx_http_ecodoc_sentinel_event(&st->keep, ngx_http_ecodoc_sentinel_keep,
+                                   cycle->log);
 
     /* each worker asks and subscribes as it starts, not at its first user */
 
@@ -134,8 +147,16 @@ ngx_http_ecodoc_sentinel_exit(void)
         ngx_del_timer(&st->ask);
     }
 
+    if (st->answer.timer_set) {
+        ngx_del_timer(&st->answer);
+    }
+
     if (st->resub.timer_set) {
         ngx_del_timer(&st->resub);
+    }
+
+    if (st->keep.timer_set) {
+        ngx_del_timer(&st->keep);
     }
 
     ngx_http_ecodoc_link_free(&st->query);
@@ -224,7 +245,12 @@ ngx_http_ecodoc_sentinel_ask(ngx_event_t *ev)
     {
         ngx_http_ecodoc_link_close(&st->query, NGX_LOG_ALERT,
                                    "cannot queue a command");
+        return;
     }
+
+    /* a sentinel that accepts and never answers is left for the next */
+
+    ngx_add_timer(&st->answer, emcf->redis_timeout);
 }
 
 
@@ -335,7 +361,12 @@ ngx_http_ecodoc_sentinel_answer(ngx_http_ecodoc_link_t *link,
 
     /* answered: the link goes quietly, the master is connected to */
 
+    if (st->answer.timer_set) {
+        ngx_del_timer(&st->answer);
+    }
+
     st->failed = 0;
+    st->round = NGX_HTTP_ECODOC_SENTINEL_ROUND;
     link->closed = NULL;
     ngx_http_ecodoc_link_close(link, 0, NULL);
     link->closed = ngx_http_ecodoc_sentinel_unanswered;
@@ -353,19 +384,37 @@ ngx_http_ecodoc_sentinel_unanswered(ngx_http_ecodoc_link_t *link)
 
     st = &ngx_http_ecodoc_sentinel;
 
+    if (st->answer.timer_set) {
+        ngx_del_timer(&st->answer);
+    }
+
     if (st->exiting || st->ask.timer_set) {
         return;
     }
 
+    /* a round with no answer: the next one later each time */
+
     if (++st->failed % st->conf->sentinels->nelts == 0) {
         ngx_log_error(NGX_LOG_ERR, st->log, 0,
-                      "ecodoc: no sentinel named the master \"%V\"",
-                      &st->conf->sentinel_name);
-        ngx_add_timer(&st->ask, NGX_HTTP_ECODOC_SENTINEL_ROUND);
+                      "ecodoc: no sentinel named the master \"%V\": "
+                      "asking again in %M ms",
+                      &st->conf->sentinel_name, st->round);
+        ngx_add_timer(&st->ask, st->round);
+        st->round = ngx_min(2 * st->round, NGX_HTTP_ECODOC_SENTINEL_MAX);
         return;
     }
 
     ngx_add_timer(&st->ask, 1);
+}
+
+
+/* the question's timer: the sentinel accepted and said nothing in time */
+
+static void
+ngx_http_ecodoc_sentinel_silent(ngx_event_t *ev)
+{
+    ngx_http_ecodoc_link_close(&ngx_http_ecodoc_sentinel.query, NGX_LOG_ERR,
+                               "no answer in time");
 }
 
 
@@ -393,12 +442,8 @@ ngx_http_ecodoc_sentinel_subscribe(ngx_event_t *ev)
 
     ngx_str_set(&channel, "+switch-master");
 
-    if (ngx_http_ecodoc_sentinel_queue(&st->sub, "SUBSCRIBE", &channel, NULL)
-        != NGX_OK)
-    {
-        ngx_http_ecodoc_link_close(&st->sub, NGX_LOG_ALERT,
-                                   "cannot queue a command");
-    }
+    ngx_http_ecodoc_sentinel_owed(
+        ngx_http_ecodoc_sentinel_queue(&st->sub, "SUBSCRIBE", &channel, NULL));
 }
 
 
@@ -426,6 +471,9 @@ ngx_http_ecodoc_sentinel_subscribed(ngx_http_ecodoc_link_t *link,
                       "ecodoc: subscribed to +switch-master on sentinel %V",
                       &link->node->name);
 
+        ngx_http_ecodoc_sentinel.sub_pause = NGX_HTTP_ECODOC_SENTINEL_PAUSE;
+        ngx_http_ecodoc_sentinel_heard();
+
         /* a switch before the subscription went unheard: ask */
 
         ngx_http_ecodoc_sentinel_discover();
@@ -435,7 +483,10 @@ ngx_http_ecodoc_sentinel_subscribed(ngx_http_ecodoc_link_t *link,
 }
 
 
-/* "+switch-master": "NAME old-ip old-port new-ip new-port" */
+/*
+ * "+switch-master": "NAME old-ip old-port new-ip new-port"; also the
+ * handler of PING, whose reply may come after a message that it takes
+ */
 
 static ngx_int_t
 ngx_http_ecodoc_sentinel_message(ngx_http_ecodoc_link_t *link,
@@ -449,7 +500,16 @@ ngx_http_ecodoc_sentinel_message(ngx_http_ecodoc_link_t *link,
 
     st = &ngx_http_ecodoc_sentinel;
 
+    if (reply == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_ecodoc_sentinel_heard();
+
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len != sizeof("message") - 1
+        || ngx_strncmp(reply->element[0]->str, "message", 7) != 0
         || reply->element[2]->type != REDIS_REPLY_STRING)
     {
         return NGX_OK;
@@ -487,6 +547,83 @@ ngx_http_ecodoc_sentinel_message(ngx_http_ecodoc_link_t *link,
 }
 
 
+/* the subscription is alive: the next PING in KEEP */
+
+static void
+ngx_http_ecodoc_sentinel_heard(void)
+{
+    ngx_http_ecodoc_sentinel_t  *st;
+
+    st = &ngx_http_ecodoc_sentinel;
+
+    st->pinged = 0;
+
+    if (!st->exiting) {
+        ngx_add_timer(&st->keep, NGX_HTTP_ECODOC_SENTINEL_KEEP);
+    }
+}
+
+
+/*
+ * A subscription says nothing while no switch happens: a PING every KEEP
+ * tells a live one from a sentinel gone silent (stopped, a lost route),
+ * which is left for the next
+ */
+
+static void
+ngx_http_ecodoc_sentinel_keep(ngx_event_t *ev)
+{
+    const char                  *argv[1];
+    size_t                       argvlen[1];
+    ngx_http_ecodoc_sentinel_t  *st;
+
+    st = &ngx_http_ecodoc_sentinel;
+
+    if (st->exiting || st->sub.peer.connection == NULL) {
+        return;
+    }
+
+    if (st->pinged) {
+        ngx_http_ecodoc_link_close(&st->sub, NGX_LOG_ERR,
+                                   "no answer in time on +switch-master");
+        return;
+    }
+
+    argv[0] = "PING";
+    argvlen[0] = 4;
+
+    ngx_http_ecodoc_sentinel_owed(
+        ngx_http_ecodoc_link_command(&st->sub, 1, argv, argvlen,
+                                     ngx_http_ecodoc_sentinel_message, NULL));
+}
+
+
+/*
+ * A command was queued on the subscription (rc: how that went): SUBSCRIBE
+ * and PING alike are answered within ecodoc_redis_timeout, or the
+ * subscription is left
+ */
+
+static void
+ngx_http_ecodoc_sentinel_owed(ngx_int_t rc)
+{
+    ngx_http_ecodoc_sentinel_t  *st;
+
+    st = &ngx_http_ecodoc_sentinel;
+
+    if (rc != NGX_OK) {
+        ngx_http_ecodoc_link_close(&st->sub, NGX_LOG_ALERT,
+                                   "cannot queue a command");
+        return;
+    }
+
+    st->pinged = 1;
+    ngx_add_timer(&st->keep, st->conf->redis_timeout);
+}
+
+
+/* no subscription: the next sentinel, later each time in a row */
+
 static void
 ngx_http_ecodoc_sentinel_unsubscribed(ngx_http_ecodoc_link_t *link)
 {
@@ -494,15 +631,39 @@ ngx_http_ecodoc_sentinel_unsubscribed(ngx_http_ecodoc_link_t *link)
 
     st = &ngx_http_ecodoc_sentinel;
 
+    if (st->keep.timer_set) {
+        ngx_del_timer(&st->keep);
+    }
+
+    st->pinged = 0;
+
     if (st->exiting || st->resub.timer_set) {
         return;
     }
 
     ngx_log_error(NGX_LOG_WARN, st->log, 0,
                   "ecodoc: not subscribed to +switch-master: trying the "
-                  "next sentinel");
+                  "next sentinel in %M ms", st->sub_pause);
 
-    ngx_add_timer(&st->resub, NGX_HTTP_ECODOC_SENTINEL_PAUSE);
+    ngx_add_timer(&st->resub, st->sub_pause);
+
+    st->sub_pause = ngx_min(2 * st->sub_pause, NGX_HTTP_ECODOC_SENTINEL_MAX);
+}
+
+
+/*
+ * The timers must not hold a worker that is shutting down; their data is
+ * read as a connection by the event debug log (ngx_event_ident)
+ */
+
+static void
+ngx_http_ecodoc_sentinel_event(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = &ngx_http_ecodoc_sentinel;
+    ev->log = log;
+    ev->cancelable = 1;
 }
 
 
@@ -561,13 +722,6 @@ ngx_http_ecodoc_sentinel_set(u_char *ip, size_t iplen, u_char *port,
         st->master.socklen = addr.socklen;
         ngx_memcpy(st->master_name, name, n);
         st->master.name.len = n;
-
-        if (st->conf->tls_name.len == 0) {
-            ngx_memcpy(st->master_host, ip, iplen);
-            st->master_host[iplen] = '\0';
-            st->master.tls_name.data = st->master_host;
-            st->master.tls_name.len = iplen;
-        }
 
         ngx_log_error(NGX_LOG_NOTICE, st->log, 0,
                       "ecodoc: redis master of \"%V\" is now %V (%s)",

@@ -3,7 +3,8 @@
 # Doubt fails closed and costs the user nothing: a stored hash that can't
 # be checked, or one whose parameters would exhaust memory, answers 503
 # and is never counted as a wrong password; a reset between the check of
-# a password and its record wins.
+# a password and its record wins. A write refused for want of replicas
+# (NOREPLICAS) is a failure, never a success.
 
 use strict;
 use warnings;
@@ -60,6 +61,25 @@ is($r->{status}, 403, 'three more lost: six, the right password is refused');
 ok($t->is_locked('bob'), '... bob is locked');
 is($t->http(GET => '/', cert => 'bob', cookie => $b->{cookie})->{status},
     403, '... and his session ended');
+
+# --- a master short of replicas (min-replicas-to-write) refuses writes
+# with -NOREPLICAS: a failed write, never a success, and the master kept
+$t->redis_cmd('CONFIG', 'SET', 'min-replicas-to-write', 1);
+my $failures = $t->failures('alice');
+my $log0 = length $t->error_log;
+$r = $t->login('alice', 'alice', 'wrong-password-9');
+is($r->{status}, 503, 'NOREPLICAS: a wrong password is answered 503');
+is($t->failures('alice'), $failures, '... and not counted');
+$r = $t->login('alice', 'alice', $a->{password});
+is($r->{status}, 503, 'NOREPLICAS: the right password is answered 503');
+ok(!defined cookie($r) || cookie($r) eq '', '... with no session');
+my $log = substr($t->error_log, $log0);
+like($log, qr/\[error\].*ecodoc: Redis error: NOREPLICAS/,
+    '... the error log says why') or diag($log);
+unlike($log, qr/not the master/, '... the master is not left for it');
+$t->redis_cmd('CONFIG', 'SET', 'min-replicas-to-write', 0);
+is($t->login('alice', 'alice', $a->{password})->{status}, 303,
+    'min-replicas-to-write 0 again: login works');
 
 ok(!$t->crashes, 'no worker crashed');
 

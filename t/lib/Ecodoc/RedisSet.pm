@@ -337,6 +337,15 @@ sub stop_node {
     $self->{t}->reap($self->node_name($port), $sig || 'TERM', 5);
 }
 
+# signal_sentinel(ADDR, SIG): STOP and CONT (a sentinel gone silent, and
+# back), or TERM (stopped for good)
+sub signal_sentinel {
+    my ($self, $addr, $sig) = @_;
+    my $name = 'sentinel-' . (split /:/, $addr)[-1];
+    return $self->{t}->reap($name, 'TERM', 5) if $sig eq 'TERM';
+    kill $sig, $self->{t}{procs}{$name} or croak "$name is not running";
+}
+
 sub stop {
     my ($self) = @_;
     $self->{t}->reap("sentinel-$_", 'TERM', 5) for @{ $self->{sentinel_ports} };
