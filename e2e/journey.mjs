@@ -10,6 +10,9 @@
 //                                 logout, six wrong passwords, the lock
 //   node e2e/journey.mjs second   another "PC" whose certificate (issued to
 //                                 the same user, never signed up) is refused
+//   node e2e/journey.mjs renew    the first PC follows the certificate-expiry
+//                                 notice to the renewal, the new certificate
+//                                 takes over, the old one is refused
 //
 // It prints one line per check, "ok - WHAT" or "not ok - WHAT", and
 // "# ..." lines for diagnostics; t/e2e.t turns them into its own tests.
@@ -94,6 +97,13 @@ const T = {
     loginPassword: 'ログインパスワード',
     renewButton: '新しい証明書を申し込む',
     diskWarning: 'ディスク使用率が 10 %を超えています',
+    changePassword: 'パスワード変更',
+    renewLink: '証明書を更新する',
+    // the expiry notice: the date as the module writes it, then the zone
+    // and the whole days left
+    expiry: (date, days) => new RegExp(`^お使いの証明書の有効期限は${date}（[^）]+）`
+      + `です（残り(?:${days.join('|')})日）。期限が切れる前に証明書を更新してください。$`),
+    date: (d) => `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 ${hhmm(d)}`,
   },
   en: {
     site: 'Certificate enrollment site',
@@ -144,9 +154,19 @@ const T = {
     loginPassword: 'Login password',
     renewButton: 'Request a new certificate',
     diskWarning: 'Disk usage is over 10 %',
+    changePassword: 'Change password',
+    renewLink: 'Renew your certificate',
+    expiry: (date, days) => new RegExp(`^Your certificate expires on ${date} \\S+ `
+      + `\\((?:${days.join('|')}) days left\\)\\. Please renew it before then\\.$`),
+    date: (d) => `${d.getDate()} ${d.toLocaleString('en-US', { month: 'long' })} ${d.getFullYear()}, ${hhmm(d)}`,
   },
 }[LANG];
 if (!T) throw new Error(`E2E_LANG must be ja or en, not ${LANG}`);
+
+// HH:MM of a date in local time, as nginx's localtime() gives it
+function hhmm(d) {
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
 
 ///////////////////////////////////////////////////////////////////////////////
 // reporting
@@ -272,6 +292,13 @@ const EXAMPLE = {
   fingerprint: '3b1f0c9e5a7d2e4b6c8a0f1e3d5c7b9a1e3f5d7c9b0a2e4c6d8f0a1b3c5d7e9f',
   notAfter: { ja: '2027年12月31日 23:59 (UTC)', en: '31 December 2027, 23:59 UTC' },
   daysLeft: '396',
+  // the module's expiry notice (#expiry): its date and zone, its days left
+  notice: {
+    ja: [/\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d（[^）]*）/, '2027年12月31日 23:59（UTC）',
+      /残り\d+日/, '残り396日'],
+    en: [/\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d \S+/, '31 December 2027, 23:59 UTC',
+      /\(\d+ days left\)/, '(396 days left)'],
+  },
 };
 
 // form controls a screen reader could not name: no <label for>, no
@@ -299,6 +326,11 @@ async function shot(page, name, opt = {}) {
     set('fingerprint', ex.fingerprint);
     set('not-after', ex.notAfter[document.documentElement.lang] || ex.notAfter.en);
     set('days-left', ex.daysLeft);
+    const notice = document.querySelector('#expiry p');
+    const nx = ex.notice[document.documentElement.lang];
+    if (notice && nx) {
+      notice.textContent = notice.textContent.replace(nx[0], nx[1]).replace(nx[2], nx[3]);
+    }
     const pem = document.getElementById('certificate');
     if (pem) {
       // a fixed pseudo-random body of the size of an ECDSA P-256 one
@@ -508,6 +540,7 @@ async function main() {
     ok(await heading(page, 1) === T.changeInitial, `password: the heading "${T.changeInitial}"`, await heading(page, 1));
     ok((await bodyText(page)).includes(T.changeIntro), 'password: why');
     ok((await page.locator('#user').innerText()).trim() === USER, `password: the user ID ${USER} is shown`);
+    ok(await page.locator('#expiry').count() === 0, 'password: no certificate-expiry notice a year before the expiry (ecodoc_cert_expiry_notice 30 by default)');
     await shot(page, '10-password-initial');
     await page.goto(`${ORIGIN}/`);
     ok(path_(page) === '/ecodoc/password', 'the service before the change: back to the password page', page.url());
@@ -677,19 +710,56 @@ async function login(page, password) {
   await page.getByRole('button', { name: T.login }).click();
 }
 
+// whole days left until a date, as the module counts them
+function daysLeft(end) {
+  return Math.max(0, Math.floor((end.getTime() - Date.now()) / 86400000));
+}
+
+// the module's certificate-expiry notice on the password page: inside
+// <main>, above the page's own content, the date and the days left in the
+// page's language, and the link to the renewal; returns that link
+async function expiryNotice(page, end, where) {
+  const days = [daysLeft(end)];
+  await page.goto(`${ORIGIN}/ecodoc/password`);
+  days.push(daysLeft(end));
+  must(path_(page) === '/ecodoc/password', `${where}: the password page`, page.url());
+  ok(await heading(page, 1) === T.changePassword, `${where}: the heading "${T.changePassword}"`, await heading(page, 1));
+  const notice = page.locator('#expiry');
+  must(await notice.count() === 1, `${where}: on the page (ecodoc_cert_expiry_notice 400, the certificate lasts 397 days)`, await bodyText(page));
+  ok(await page.locator('main > h1 + #expiry.notice').count() === 1, `${where}: in <main>, right below the heading`);
+  const text = (await notice.locator('p').first().innerText()).trim();
+  const re = T.expiry(T.date(end), days);
+  ok(re.test(text), `${where}: "${text}"`, `${text} !~ ${re}`);
+  const link = notice.getByRole('link', { name: T.renewLink, exact: true });
+  ok(await link.count() === 1, `${where}: a link "${T.renewLink}"`, await notice.innerHTML());
+  ok(await link.getAttribute('href') === '/enroll/renew', `${where}: the link is ecodoc_renewal_url, /enroll/renew`, await link.getAttribute('href'));
+  return link;
+}
+
 async function renew() {
   const fresh = env('E2E_NEW_PASSWORD');
   const p12pw = env('E2E_RENEW_P12_PASSWORD');
   const home = path.join(WORK, `home-${LANG}`);
   const profile = path.join(WORK, `profile-${LANG}`);
   const p12file = path.join(WORK, `renewed-${LANG}.p12`);
+  // the certificate "main" downloaded: when it expires
+  const current = p12Certificate(path.join(WORK, `download-${LANG}-${USER}.p12`), env('E2E_P12_PASSWORD'));
+  const end = new Date(current.validTo);
 
   // the first PC, its certificate as "main" left it
   let { ctx, page } = await launch(home, profile);
   try {
     await login(page, fresh);
     must(await heading(page, 1) === T.serviceTop, `renewal: logged in with the current certificate (${T.serviceTop})`, await bodyText(page));
-    await page.goto(`${ORIGIN}/enroll/renew`);
+
+    // the module's pages tell of the expiry (t/e2e.t reloaded nginx with
+    // the notice from 400 days before it) and lead to the renewal
+    const link = await expiryNotice(page, end, 'expiry notice');
+    await shot(page, '19a-expiry-notice');
+    if (LANG === 'ja') await phoneNotice(home, await ctx.cookies(), end);
+    await link.click();
+    await page.waitForURL(/\/enroll\/renew$/).catch(() => {});
+    must(path_(page) === '/enroll/renew', 'expiry notice: its link leads to the renewal page', page.url());
     ok(await heading(page, 2) === T.renew, `renewal: the heading "${T.renew}"`, await bodyText(page));
     ok((await page.locator('#user').innerText()).trim() === USER, `renewal: the user ID ${USER}`);
     ok((await page.locator('#not-after').innerText()).trim().length > 0, 'renewal: the current certificate\'s expiry');
@@ -743,6 +813,20 @@ async function renew() {
     const res = await page.goto(`${ORIGIN}/`);
     ok(res.status() === 403, `the old certificate after the takeover: 403 (${res.status()})`);
     await shot(page, '23-renewed-old-certificate');
+  } finally {
+    await ctx.close();
+  }
+}
+
+// the expiry notice on a phone: it fits the 390 px without scrolling sideways
+async function phoneNotice(home, cookies, end) {
+  const { ctx, page } = await launch(home, path.join(WORK, `profile-phone-${LANG}`), true);
+  try {
+    await ctx.addCookies(cookies);
+    await expiryNotice(page, end, 'phone: expiry notice');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    ok(wide <= PHONE.width, `phone: the page with the notice is ${wide} px wide, no wider than the screen`);
+    await shot(page, '19a-expiry-notice.phone', { phone: true });
   } finally {
     await ctx.close();
   }

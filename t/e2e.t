@@ -12,6 +12,10 @@
 #   (here)  the server's side of it: Redis and the audit trail; the
 #           administrator unlocks the user and issues a second certificate
 #   second  another browser with that second certificate: refused
+#   renew   with nginx reloaded to give the certificate-expiry notice
+#           (ecodoc_cert_expiry_notice, ecodoc_renewal_url), the first
+#           browser follows its link to the renewal, signs the new
+#           certificate up, and the old one is refused
 #
 # Client certificates are picked by Chromium's AutoSelectCertificateForUrls
 # policy, a uniquely named JSON file in /etc/chromium/policies/managed that
@@ -217,11 +221,12 @@ for my $lang (qw(ja en)) {
     ok(defined $code, "$lang: user $u with a certificate password");
     my $new = "Yamada-Ecodoc-2024";
     $new = 'Alice-Ecodoc-2024' if $lang eq 'en';
+    my $p12pw = "p12-$lang-secret";
     my $audit_from = $t->audit_last_id;
 
     driver('main', E2E_LANG => $lang, E2E_USER => $u, E2E_CODE => $code,
         E2E_INITIAL => $initial, E2E_NEW_PASSWORD => $new,
-        E2E_P12_PASSWORD => "p12-$lang-secret") or last;
+        E2E_P12_PASSWORD => $p12pw) or last;
 
     # what the server saw
     my %ev;
@@ -247,11 +252,17 @@ for my $lang (qw(ja en)) {
     @certs = @{ $t->redis_cmd('SMEMBERS', $t->rkey("user:$u:certs")) || [] };
     is(scalar @certs, 1, "$lang: still one certificate bound to $u");
 
-    # the first PC renews its certificate
+    # the first PC renews its certificate, led there by the expiry notice:
+    # nginx reloaded to give it in the last 400 days (the certificate
+    # lasts 397) with a link to the renewal page, then back as it was
+    $t->nginx_reload(http => "    ecodoc_cert_expiry_notice 400;\n"
+        . "    ecodoc_renewal_url /enroll/renew;\n");
     $audit_from = $t->audit_last_id;
-    driver('renew', E2E_LANG => $lang, E2E_USER => $u,
-        E2E_NEW_PASSWORD => $new,
-        E2E_RENEW_P12_PASSWORD => "renew-$lang-secret") or last;
+    my $renewed = driver('renew', E2E_LANG => $lang, E2E_USER => $u,
+        E2E_NEW_PASSWORD => $new, E2E_P12_PASSWORD => $p12pw,
+        E2E_RENEW_P12_PASSWORD => "renew-$lang-secret");
+    $t->nginx_reload(http => '');
+    last unless $renewed;
     %ev = ();
     $ev{$_->{event}}++ for grep { ($_->{user} // '') eq $u } $t->audit(after => $audit_from);
     for my $e (qw(renewal_requested renewal_issued renewal_taken_over revoked)) {
