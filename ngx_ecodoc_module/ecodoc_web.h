@@ -32,7 +32,8 @@
     "input[type=text],input[type=password],textarea{width:100%;"            \
     "box-sizing:border-box;padding:.6rem;font-size:1rem;"                    \
     "border:1px solid #77818b;border-radius:4px}\n"                          \
-    "[aria-invalid=true]{border:2px solid #b00020}\n"                        \
+    "input[aria-invalid=true],textarea[aria-invalid=true]{"                 \
+    "border:2px solid #b00020}\n"                                            \
     "input:focus,textarea:focus,button:focus,a:focus{outline:3px solid "    \
     "#f0b429;outline-offset:2px}\n"                                          \
     "button{margin-top:1.4rem;padding:.7rem 1.8rem;font-size:1rem;"          \
