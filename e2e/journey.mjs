@@ -360,6 +360,23 @@ async function bodyText(page) {
   return page.locator('body').innerText();
 }
 
+// the new password's rules beside the field (#new-rules): each rule t/e2e.t
+// configured (E2E_RULES, a message a line) in the page's language, and
+// none of the page in the other language's words (E2E_OTHER_RULES; on the
+// Japanese page no "At least one digit"), in any case
+async function rules(page, where) {
+  const mine = env('E2E_RULES').split('\n');
+  const other = env('E2E_OTHER_RULES').split('\n');
+  const items = (await page.locator('#new-rules li').allInnerTexts()).map((s) => s.trim());
+  for (const r of mine) {
+    ok(items.includes(r), `${where}: the rule "${r}"`, items.join(' | '));
+  }
+  const body = (await bodyText(page)).toLowerCase();
+  for (const r of other) {
+    ok(!body.includes(r.toLowerCase()), `${where}: no "${r}" (the other language's rule)`, items.join(' | '));
+  }
+}
+
 // the accessible message of a page (role=alert or role=status, or the
 // enrollment site's #message), or ''
 async function message(page) {
@@ -541,6 +558,7 @@ async function main() {
     ok((await bodyText(page)).includes(T.changeIntro), 'password: why');
     ok((await page.locator('#user').innerText()).trim() === USER, `password: the user ID ${USER} is shown`);
     ok(await page.locator('#expiry').count() === 0, 'password: no certificate-expiry notice a year before the expiry (ecodoc_cert_expiry_notice 30 by default)');
+    await rules(page, 'password');
     await shot(page, '10-password-initial');
     await page.goto(`${ORIGIN}/`);
     ok(path_(page) === '/ecodoc/password', 'the service before the change: back to the password page', page.url());
@@ -554,6 +572,7 @@ async function main() {
     ok(await err.count() === 1 && (await err.innerText()).startsWith(T.tooShort), `password too short: "${T.tooShort}…" beside the field`, await bodyText(page));
     const described = await page.getByLabel(T.newPw, { exact: true }).getAttribute('aria-describedby');
     ok(described === 'new-error new-rules', 'password too short: the field points at its error and the rules (aria-describedby)', described);
+    await rules(page, 'password too short');
     await shot(page, '11-password-error');
 
     await page.getByLabel(T.current, { exact: true }).fill(initial);
@@ -733,6 +752,7 @@ async function expiryNotice(page, end, where) {
   const link = notice.getByRole('link', { name: T.renewLink, exact: true });
   ok(await link.count() === 1, `${where}: a link "${T.renewLink}"`, await notice.innerHTML());
   ok(await link.getAttribute('href') === '/enroll/renew', `${where}: the link is ecodoc_renewal_url, /enroll/renew`, await link.getAttribute('href'));
+  await rules(page, where);
   return link;
 }
 

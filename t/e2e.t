@@ -32,6 +32,7 @@ use warnings;
 use utf8;
 
 use Cwd qw(abs_path);
+use Encode ();
 use File::Path qw(remove_tree);
 use File::Temp qw(tempdir);
 use FindBin;
@@ -113,7 +114,21 @@ for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} = sub { cleanup(); Ecodoc::Test::cleanup_all(); POSIX::_exit(130) };
 }
 $t->eca_init();
-$t->start(server => $t->enroll_server_conf);
+# the password rules of conf/nginx.conf, each with its Japanese and its
+# English message (the harness's own rule has one message for both): the
+# screenshots show each page's rules in its own language
+my @rules = (
+    ['[0-9]',    '数字を1文字以上含める', 'At least one digit'],
+    ['[A-Za-z]', '英字を1文字以上含める', 'At least one letter'],
+);
+$t->start(server => $t->enroll_server_conf, directives => {
+    ecodoc_password_require => [map { join ' ', map { qq("$_") } @$_ } @rules],
+});
+# for the driver: one message a line, the page's language and the other
+my %rule_texts = (
+    ja => Encode::encode('UTF-8', join "\n", map { $_->[1] } @rules),
+    en => Encode::encode('UTF-8', join "\n", map { $_->[2] } @rules),
+);
 $t->enroll_start('--renewal', 'on');
 my $origin = $t->origin;
 my ($enroll_ca_cn) = $t->openssl_out('x509', '-in', $t->path('eca/ca.crt'),
@@ -210,7 +225,6 @@ sub driver {
     return $status == 0;
 }
 
-require Encode;
 my $started = time;
 
 for my $lang (qw(ja en)) {
@@ -226,7 +240,9 @@ for my $lang (qw(ja en)) {
 
     driver('main', E2E_LANG => $lang, E2E_USER => $u, E2E_CODE => $code,
         E2E_INITIAL => $initial, E2E_NEW_PASSWORD => $new,
-        E2E_P12_PASSWORD => $p12pw) or last;
+        E2E_P12_PASSWORD => $p12pw, E2E_RULES => $rule_texts{$lang},
+        E2E_OTHER_RULES => $rule_texts{$lang eq 'ja' ? 'en' : 'ja'})
+        or last;
 
     # what the server saw
     my %ev;
@@ -260,7 +276,9 @@ for my $lang (qw(ja en)) {
     $audit_from = $t->audit_last_id;
     my $renewed = driver('renew', E2E_LANG => $lang, E2E_USER => $u,
         E2E_NEW_PASSWORD => $new, E2E_P12_PASSWORD => $p12pw,
-        E2E_RENEW_P12_PASSWORD => "renew-$lang-secret");
+        E2E_RENEW_P12_PASSWORD => "renew-$lang-secret",
+        E2E_RULES => $rule_texts{$lang},
+        E2E_OTHER_RULES => $rule_texts{$lang eq 'ja' ? 'en' : 'ja'});
     $t->nginx_reload(http => '');
     last unless $renewed;
     %ev = ();

@@ -291,7 +291,8 @@ sub npath        { File::Spec->catfile($_[0]->ndir, $_[1]) }
 #   main      => extra text for the main context
 #   locations => replaces the default locations of the server
 #   directives => { ecodoc_max_failures => 3, ecodoc_scrypt => undef, ... }
-#                 overrides (undef removes) the default ecodoc_* directives
+#                 overrides (undef removes) the default ecodoc_* directives;
+#                 a list ref gives the directive once per element
 #   redis_unix => 1: the module talks to Redis over a unix socket
 #   workers    => N: worker_processes (default 1)
 #   redis_set  => an Ecodoc::RedisSet, already started, instead of the
@@ -806,16 +807,15 @@ sub write_nginx_conf {
         $redis = defined $o{redis_conf} ? $o{redis_conf}
             : "    ecodoc_redis $redis;\n";
         $ecodoc_http .= $redis;
-        for my $dv (@DEFAULT_DIRECTIVES) {
+        my @d = map {
+            my ($n, $v) = @$_;
+            exists $ov{$n} ? [$n, delete $ov{$n}] : [$n, $v]
+        } @DEFAULT_DIRECTIVES;
+        push @d, map { [$_, $ov{$_}] } sort keys %ov;
+        for my $dv (@d) {
             my ($n, $v) = @$dv;
-            if (exists $ov{$n}) {
-                $v = delete $ov{$n};
-                next unless defined $v;
-            }
-            $ecodoc_http .= "    $n $v;\n";
-        }
-        for my $n (sort keys %ov) {
-            $ecodoc_http .= "    $n $ov{$n};\n" if defined $ov{$n};
+            next unless defined $v;
+            $ecodoc_http .= "    $n $_;\n" for ref $v ? @$v : $v;
         }
         $ecodoc_server = "        ecodoc_signup_subject_match on;\n";
         $locations = <<'EOF';
