@@ -104,7 +104,9 @@ cmp_ok($st{303} // 0, '>=', 190, '... and nearly all log in (' .
 my $calls = $t->redis_calls->{evalsha} // 0;
 diag("script calls for 200 logins: $calls (a reservation and a finish "
     . "each: 400 at least)");
-cmp_ok($calls, '<=', 800, 'at most 800 script calls for 200 logins');
+# ~460 here, up to ~810 under make test-asan on a loaded machine (slower
+# checks, more back-offs); a retry every 50 ms would make thousands
+cmp_ok($calls, '<=', 1200, 'at most 1200 script calls for 200 logins');
 is($t->failures('ivan'), 0, '... failures still 0');
 
 is(scalar($t->crashes), 0, 'no crashed workers');
