@@ -399,6 +399,8 @@ struct ngx_http_ecodoc_ctx_s {
 
     ngx_event_t                  redis_timer;
     void                        *redis_cmd;
+    /* the verdict of a script whose write WAIT did not confirm */
+    ngx_http_ecodoc_status_e     unconfirmed;
     ngx_event_t                  retry;
     ngx_queue_t                  slot_queue;     /* waiting for a slot */
 
@@ -519,6 +521,8 @@ void ngx_http_ecodoc_redis_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler);
+ngx_int_t ngx_http_ecodoc_redis_post(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs);
 ngx_int_t ngx_http_ecodoc_redis_session(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_http_ecodoc_redis_handler_pt handler);
 void ngx_http_ecodoc_redis_cancel(ngx_http_ecodoc_ctx_t *ctx);

@@ -122,7 +122,11 @@ static ngx_http_ecodoc_ctx_t *ngx_http_ecodoc_slot_waiter(
     ngx_http_ecodoc_ctx_t *ctx);
 static ngx_str_t *ngx_http_ecodoc_check_user(ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_retry(ngx_event_t *ev);
+static void ngx_http_ecodoc_give_back(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx);
 static void ngx_http_ecodoc_checked(ngx_http_request_t *r);
+static void ngx_http_ecodoc_finish_args(ngx_http_request_t *r,
+    ngx_http_ecodoc_ctx_t *ctx, ngx_str_t *args);
 static void ngx_http_ecodoc_finish_done(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_ecodoc_logout_done(ngx_http_request_t *r,
@@ -590,6 +594,10 @@ ngx_http_ecodoc_reserve_done(ngx_http_request_t *r, redisReply *reply)
 
     (void) ngx_http_ecodoc_reply_verdict(r->pool, reply, &status, extra, 2);
 
+    if (reply == NULL && ctx->unconfirmed == NGX_HTTP_ECODOC_ST_OK) {
+        ngx_http_ecodoc_give_back(r, ctx);
+    }
+
     if (status == NGX_HTTP_ECODOC_ST_OK) {
         ctx->holds_slot = 1;
         ngx_http_ecodoc_slots_held++;
@@ -780,14 +788,44 @@ ngx_http_ecodoc_retry(ngx_event_t *ev)
 }
 
 
+/*
+ * A reservation made while too few replicas confirmed it (WAIT): the
+ * request is answered 503 with nothing checked, and the reservation is
+ * given back at once, counting nothing, instead of lapsing into a failure.
+ * Best effort, with no WAIT: lost in a failover, it lapses all the same.
+ */
+
+static void
+ngx_http_ecodoc_give_back(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx)
+{
+    ngx_str_t  args[11];
+
+    ctx->verified = -1;
+    ngx_http_ecodoc_finish_args(r, ctx, args);
+
+    if (ngx_http_ecodoc_redis_post(r, NGX_HTTP_ECODOC_SCRIPT_FINISH, args, 11)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ecodoc: the reservation of \"%V\" cannot be given "
+                      "back: it lapses into a failure",
+                      ngx_http_ecodoc_check_user(ctx));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "ecodoc: the reservation of \"%V\" given back, nothing "
+                  "checked", ngx_http_ecodoc_check_user(ctx));
+}
+
+
 /* the thread is through: record the outcome in Redis */
 
 static void
 ngx_http_ecodoc_checked(ngx_http_request_t *r)
 {
-    ngx_str_t                    args[11];
-    ngx_http_ecodoc_ctx_t       *ctx;
-    ngx_http_ecodoc_main_conf_t *emcf;
+    ngx_str_t               args[11];
+    ngx_http_ecodoc_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ecodoc_module);
 
@@ -797,13 +835,32 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
-
     if (ngx_http_ecodoc_session_new(ctx) != NGX_OK) {
         ngx_http_ecodoc_outcome(r, ctx, NGX_HTTP_ECODOC_R_ERROR);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_http_ecodoc_finish_args(r, ctx, args);
+
+    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_FINISH, args, 11,
+                                   ngx_http_ecodoc_finish_done)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_ecodoc_unavailable(r, ctx));
+    }
+}
+
+
+/* finish.lua's arguments: the outcome is ctx->verified's */
+
+static void
+ngx_http_ecodoc_finish_args(ngx_http_request_t *r, ngx_http_ecodoc_ctx_t *ctx,
+    ngx_str_t *args)
+{
+    ngx_http_ecodoc_main_conf_t  *emcf;
+
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_ecodoc_module);
 
     args[0] = ngx_http_ecodoc_modes[ctx->page];
     args[1] = *ngx_http_ecodoc_check_user(ctx);
@@ -827,13 +884,6 @@ ngx_http_ecodoc_checked(ngx_http_request_t *r)
     args[8] = ctx->sid;
     args[9] = ctx->stored;
     args[10] = emcf->session_lifetime_arg;
-
-    if (ngx_http_ecodoc_redis_eval(r, NGX_HTTP_ECODOC_SCRIPT_FINISH, args, 11,
-                                   ngx_http_ecodoc_finish_done)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, ngx_http_ecodoc_unavailable(r, ctx));
-    }
 }
 
 

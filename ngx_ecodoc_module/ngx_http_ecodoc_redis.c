@@ -55,6 +55,9 @@ typedef struct {
 
 
 static u_char *ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s);
+static ngx_int_t ngx_http_ecodoc_redis_evalsha(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_uint_t wait, ngx_http_ecodoc_redis_handler_pt handler);
 static ngx_int_t ngx_http_ecodoc_redis_send(ngx_http_request_t *r,
     u_char *buf, size_t len, ngx_uint_t kind, ngx_uint_t wait,
     ngx_http_ecodoc_redis_handler_pt handler);
@@ -247,9 +250,41 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
     ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ecodoc_redis_handler_pt handler)
 {
+    ngx_uint_t  wait;
+
+    /* a password check's reservation and its outcome are followed by WAIT */
+
+    wait = (script == NGX_HTTP_ECODOC_SCRIPT_RESERVE
+            || script == NGX_HTTP_ECODOC_SCRIPT_FINISH)
+           && ngx_http_ecodoc_redis.wait.len;
+
+    return ngx_http_ecodoc_redis_evalsha(r, script, args, nargs, wait,
+                                         handler);
+}
+
+
+/*
+ * Sends EVALSHA of a script that no request waits for, with no WAIT and no
+ * timer: a write that is best done at once but safe to lose (a reservation
+ * given back); an error in its reply is logged.  NGX_ERROR: not sent.
+ */
+
+ngx_int_t
+ngx_http_ecodoc_redis_post(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs)
+{
+    return ngx_http_ecodoc_redis_evalsha(r, script, args, nargs, 0, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_ecodoc_redis_evalsha(ngx_http_request_t *r,
+    ngx_http_ecodoc_script_e script, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_uint_t wait, ngx_http_ecodoc_redis_handler_pt handler)
+{
     u_char                 *buf, *p;
     size_t                  len;
-    ngx_uint_t              i, wait;
+    ngx_uint_t              i;
     ngx_str_t               common[2];
     ngx_http_ecodoc_ctx_t  *ctx;
 
@@ -257,20 +292,15 @@ ngx_http_ecodoc_redis_eval(ngx_http_request_t *r,
 
     /*
      * the command in Redis' protocol, written here: the part that never
-     * changes was made once, and hiredis need not format anything; a
-     * password check's reservation and its outcome are followed by WAIT
+     * changes was made once, and hiredis need not format anything
      */
-
-    wait = (script == NGX_HTTP_ECODOC_SCRIPT_RESERVE
-            || script == NGX_HTTP_ECODOC_SCRIPT_FINISH)
-           && ngx_http_ecodoc_redis.wait.len;
 
     common[0] = r->connection->addr_text;
     common[1] = ctx->fp;
 
     len = sizeof("*18446744073709551615\r\n") - 1
           + ngx_http_ecodoc_redis.head[script].len
-          + ngx_http_ecodoc_redis.wait.len;
+          + (wait ? ngx_http_ecodoc_redis.wait.len : 0);
 
     for (i = 0; i < 2 + nargs; i++) {
         len += sizeof("$18446744073709551615\r\n\r\n") - 1
@@ -360,7 +390,8 @@ ngx_http_ecodoc_redis_answered(ngx_msec_t within)
 
 /*
  * queues a command written in Redis' protocol, with its timer; wait: WAIT
- * follows it in buf, and the timer allows for WAIT's timeout
+ * follows it in buf, and the timer allows for WAIT's timeout; no handler:
+ * no request waits for it, and it has no timer
  */
 
 static ngx_int_t
@@ -393,7 +424,7 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
         }
     }
 
-    cmd->request = r;
+    cmd->request = handler ? r : NULL;
     cmd->ctx = ctx;
     cmd->handler = handler;
     cmd->sent = ngx_http_ecodoc_metrics ? ngx_http_ecodoc_metrics_usec() : 0;
@@ -415,7 +446,12 @@ ngx_http_ecodoc_redis_send(ngx_http_request_t *r, u_char *buf, size_t len,
 
     ngx_http_ecodoc_count(NGX_HTTP_ECODOC_M_COMMANDS + kind, 1);
 
+    if (handler == NULL) {
+        return NGX_OK;
+    }
+
     ctx->redis_cmd = cmd;
+    ctx->unconfirmed = NGX_HTTP_ECODOC_ST_ERROR;
 
     ctx->redis_timer.handler = ngx_http_ecodoc_redis_timeout;
     ctx->redis_timer.data = r;
@@ -844,7 +880,11 @@ ngx_http_ecodoc_redis_reply(ngx_http_ecodoc_link_t *link, redisReply *reply,
 }
 
 
-/* the script's reply if WAIT answered enough replicas, else NULL */
+/*
+ * the script's reply if WAIT answered enough replicas, else NULL; when
+ * WAIT answered fewer, the script ran all the same: its verdict is left in
+ * ctx->unconfirmed, for the handler to undo what it did
+ */
 
 static redisReply *
 ngx_http_ecodoc_redis_waited(ngx_http_ecodoc_redis_cmd_t *cmd,
@@ -873,6 +913,12 @@ ngx_http_ecodoc_redis_waited(ngx_http_ecodoc_redis_cmd_t *cmd,
                       wait->integer,
                       ngx_http_ecodoc_redis.conf->wait_replicas,
                       ngx_http_ecodoc_redis.conf->wait_timeout);
+
+        if (cmd->request) {
+            (void) ngx_http_ecodoc_reply_verdict(NULL, reply,
+                                                 &cmd->ctx->unconfirmed,
+                                                 NULL, 0);
+        }
 
     } else {
         ngx_log_error(NGX_LOG_ERR, ngx_http_ecodoc_redis.log, 0,

@@ -24,6 +24,7 @@ use warnings;
 use Carp qw(croak);
 use IO::Socket::INET;
 use IO::Socket::SSL;
+use Test::More ();
 use Time::HiRes qw(sleep time);
 
 use Ecodoc::Test;
@@ -74,6 +75,18 @@ sub new {
     $self->sentinel_start($_, $master) for @{ $self->{sentinel_ports} };
     $self->wait_ready(30);
     return $self;
+}
+
+# pair($t): a master, one replica and one sentinel (quorum 1), with the
+# passwords redis-pw and sentinel-pw; the test is skipped without
+# redis-sentinel
+sub pair {
+    my ($class, $t) = @_;
+    Test::More::plan(skip_all =>
+        'no redis-sentinel (Debian package redis-sentinel)')
+        unless Ecodoc::Test::which('redis-sentinel');
+    return $class->new($t, replicas => 1, sentinels => 1, quorum => 1,
+        password => 'redis-pw', sentinel_password => 'sentinel-pw');
 }
 
 ###############################################################################
@@ -261,6 +274,13 @@ sub master {
 }
 
 sub master_port { (split /:/, $_[0]->master)[1] }
+
+# the nodes but the master of now
+sub replicas {
+    my ($self) = @_;
+    my $m = $self->master;
+    return grep { $_ ne $m } $self->nodes;
+}
 
 # the role a node gives itself: master, slave (or undef: down)
 sub role {
