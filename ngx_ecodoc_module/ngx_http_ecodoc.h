@@ -349,6 +349,7 @@ struct ngx_http_ecodoc_link_s {
     size_t                       out_size;
     size_t                       out_pos;
     size_t                       out_last;
+    size_t                       out_fence;      /* the end sent, fenced */
 
     ngx_http_ecodoc_link_entry_t *fifo;          /* a ring */
     ngx_uint_t                   fifo_size;
@@ -360,6 +361,7 @@ struct ngx_http_ecodoc_link_s {
     void                       (*closed)(ngx_http_ecodoc_link_t *link);
     void                        *data;
     unsigned                     up:1;           /* connected, verified */
+    unsigned                     fenced:1;
 };
 
 typedef void (*ngx_http_ecodoc_redis_handler_pt)(ngx_http_request_t *r,
@@ -499,6 +501,8 @@ ngx_int_t ngx_http_ecodoc_link_open(ngx_http_ecodoc_link_t *link,
 ngx_int_t ngx_http_ecodoc_link_send(ngx_http_ecodoc_link_t *link, u_char *buf,
     size_t len, ngx_uint_t nreplies, ngx_http_ecodoc_link_pt handler,
     void *data);
+void ngx_http_ecodoc_link_fence(ngx_http_ecodoc_link_t *link);
+void ngx_http_ecodoc_link_unfence(ngx_http_ecodoc_link_t *link);
 ngx_int_t ngx_http_ecodoc_link_command(ngx_http_ecodoc_link_t *link, int argc,
     const char **argv, const size_t *argvlen, ngx_http_ecodoc_link_pt handler,
     void *data);

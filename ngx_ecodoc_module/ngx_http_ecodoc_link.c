@@ -180,6 +180,35 @@ ngx_http_ecodoc_link_send(ngx_http_ecodoc_link_t *link, u_char *buf,
 }
 
 
+/*
+ * What is queued from now on is held back, unsent, until link_unfence():
+ * the commands queued before go alone (the setup that must be answered
+ * before any other command is sent, as a master's ROLE).
+ */
+
+void
+ngx_http_ecodoc_link_fence(ngx_http_ecodoc_link_t *link)
+{
+    link->out_fence = link->out_last;
+    link->fenced = 1;
+}
+
+
+void
+ngx_http_ecodoc_link_unfence(ngx_http_ecodoc_link_t *link)
+{
+    ngx_connection_t  *c;
+
+    link->fenced = 0;
+
+    c = link->peer.connection;
+
+    if (c && link->up && !c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
 /* formats a command of argc strings (hiredis) and queues it */
 
 ngx_int_t
@@ -261,6 +290,8 @@ ngx_http_ecodoc_link_close(ngx_http_ecodoc_link_t *link, ngx_uint_t level,
     link->fifo_size = 0;
     link->out_pos = 0;
     link->out_last = 0;
+    link->out_fence = 0;
+    link->fenced = 0;
 
     for (i = 0; i < n; i++) {
         e = fifo[(head + i) % size];
@@ -571,6 +602,7 @@ ngx_http_ecodoc_link_read(ngx_event_t *rev)
 static void
 ngx_http_ecodoc_link_write(ngx_event_t *wev)
 {
+    size_t                   last;
     ssize_t                  n;
     ngx_connection_t        *c;
     ngx_http_ecodoc_link_t  *link;
@@ -578,9 +610,10 @@ ngx_http_ecodoc_link_write(ngx_event_t *wev)
     c = wev->data;
     link = c->data;
 
-    while (link->out_pos < link->out_last) {
-        n = c->send(c, link->out + link->out_pos,
-                    link->out_last - link->out_pos);
+    last = link->fenced ? link->out_fence : link->out_last;
+
+    while (link->out_pos < last) {
+        n = c->send(c, link->out + link->out_pos, last - link->out_pos);
 
         if (n == NGX_ERROR) {
             ngx_http_ecodoc_link_close(link, NGX_LOG_ERR, "write error");
@@ -597,6 +630,7 @@ ngx_http_ecodoc_link_write(ngx_event_t *wev)
     if (link->out_pos == link->out_last) {
         link->out_pos = 0;
         link->out_last = 0;
+        link->out_fence = 0;
     }
 
     if (ngx_handle_write_event(wev, 0) != NGX_OK) {

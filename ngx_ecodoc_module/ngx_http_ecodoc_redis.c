@@ -577,7 +577,8 @@ ngx_http_ecodoc_reply_verdict(ngx_pool_t *pool, redisReply *reply,
 
 /*
  * Connects to the Redis of ecodoc_redis, or to the master the sentinels
- * named; the setup is queued at once, answered before any other command.
+ * named; the setup is queued at once, answered before any other command,
+ * and with sentinels no other command is sent before ROLE has answered.
  */
 
 static ngx_int_t
@@ -630,7 +631,12 @@ ngx_http_ecodoc_redis_connect(void)
         n++;
     }
 
-    /* a master the sentinels named: it may have been demoted since */
+    /*
+     * a master the sentinels named: it may have been demoted since, and no
+     * other command is sent before ROLE says it is the master, so that no
+     * script runs on a replica for a request (its writes refused there,
+     * its reads perhaps stale)
+     */
 
     if (emcf->redis == NULL) {
         argv[0] = "ROLE";
@@ -638,6 +644,7 @@ ngx_http_ecodoc_redis_connect(void)
         rc |= ngx_http_ecodoc_link_command(link, 1, argv, argvlen,
                                            ngx_http_ecodoc_redis_setup,
                                            ngx_http_ecodoc_redis_role);
+        ngx_http_ecodoc_link_fence(link);
         n++;
     }
 
@@ -806,6 +813,10 @@ ngx_http_ecodoc_redis_setup(ngx_http_ecodoc_link_t *link, redisReply *reply,
         && ngx_strncmp(e->str, expect, e->len) == 0)
     {
         ngx_http_ecodoc_redis.answered = ngx_current_msec;
+
+        if (expect == ngx_http_ecodoc_redis_role) {
+            ngx_http_ecodoc_link_unfence(link);
+        }
 
         if (expect == ngx_http_ecodoc_redis.sha[NGX_HTTP_ECODOC_SCRIPT_N - 1])
         {
