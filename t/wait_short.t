@@ -59,6 +59,7 @@ is($t->redis_cmd('ZCARD', $pending), 0, '... its reservation given back');
 # --- the replica back
 $set->restart($replica);
 $set->wait_replica($replica, 30);
+$set->wait_acked(1, 30);
 is($t->failures('alice') // 0, 0, 'replica back: alice has no failure');
 ok(!$t->is_locked('alice'), '... is not locked');
 $r = $t->login('alice', 'alice', 'Not-the-password-11');

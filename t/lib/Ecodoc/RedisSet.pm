@@ -79,14 +79,16 @@ sub new {
 
 # pair($t): a master, one replica and one sentinel (quorum 1), with the
 # passwords redis-pw and sentinel-pw; the test is skipped without
-# redis-sentinel
+# redis-sentinel. It returns once the replica acknowledges writes.
 sub pair {
     my ($class, $t) = @_;
     Test::More::plan(skip_all =>
         'no redis-sentinel (Debian package redis-sentinel)')
         unless Ecodoc::Test::which('redis-sentinel');
-    return $class->new($t, replicas => 1, sentinels => 1, quorum => 1,
+    my $set = $class->new($t, replicas => 1, sentinels => 1, quorum => 1,
         password => 'redis-pw', sentinel_password => 'sentinel-pw');
+    $set->wait_acked(1, 30);
+    return $set;
 }
 
 ###############################################################################
@@ -349,6 +351,24 @@ sub wait_replica {
         sleep 0.1;
     }
     croak "$addr is not a connected replica of " . $self->master;
+}
+
+# wait_acked(N, TIMEOUT): a write on the master reaches N replicas (WAIT
+# N). A replica that has just synced counts only once it has acknowledged
+# the master, up to a second after its ROLE says "connected".
+sub wait_acked {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = time + ($timeout || 30);
+    while (time < $deadline) {
+        my $s = $self->socket_to($self->master_port);
+        my @cmds = (['INCR', 'redisset:acked'], ['WAIT', $n, 1000]);
+        unshift @cmds, ['AUTH', $self->{password}]
+            if defined $self->{password};
+        my $r = $s && eval { Ecodoc::Test::resp_exchange($s, @cmds) };
+        return 1 if defined $r && !ref $r && $r >= $n;
+        sleep 0.1;
+    }
+    croak "fewer than $n replicas acknowledge the master's writes";
 }
 
 sub stop_node {
