@@ -340,17 +340,37 @@ sub restart {
     return $addr;
 }
 
-# wait until ADDR replicates the current master with a live link
+# wait until ADDR replicates the current master with a live link, and
+# until the master has its acknowledgement of a write made after that (the
+# replica's offset in the master's INFO replication): one that has just
+# synced counts for WAIT only once it has acknowledged, up to a second
+# after its ROLE says "connected"
 sub wait_replica {
     my ($self, $addr, $timeout) = @_;
     my $deadline = time + ($timeout || 30);
+    my $master = $self->master;
+    my $port = (split /:/, $addr)[-1];
+    my $connected;
     while (time < $deadline) {
         my $r = eval { $self->cmd($addr, 'ROLE') };
-        return 1 if ref $r && $r->[0] eq 'slave' && $r->[3] eq 'connected'
-            && "$r->[1]:$r->[2]" eq $self->master;
+        $connected = ref $r && $r->[0] eq 'slave' && $r->[3] eq 'connected'
+            && "$r->[1]:$r->[2]" eq $master;
+        last if $connected;
         sleep 0.1;
     }
-    croak "$addr is not a connected replica of " . $self->master;
+    croak "$addr is not a connected replica of $master" unless $connected;
+    my $info = sub { eval { $self->cmd($master, 'INFO', 'replication') }
+        // '' };
+    $self->cmd($master, 'INCR', 'redisset:acked');
+    my ($want) = $info->() =~ /^master_repl_offset:(\d+)/m
+        or croak "$master: no master_repl_offset";
+    while (time < $deadline) {
+        my ($acked) = $info->()
+            =~ /^slave\d+:ip=[^,]*,port=$port,[^\r\n]*?offset=(\d+)/m;
+        return 1 if defined $acked && $acked >= $want;
+        sleep 0.1;
+    }
+    croak "$addr does not acknowledge the writes of $master";
 }
 
 # wait_acked(N, TIMEOUT): a write on the master reaches N replicas (WAIT
