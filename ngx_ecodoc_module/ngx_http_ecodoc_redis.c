@@ -468,7 +468,13 @@ static u_char *
 ngx_http_ecodoc_redis_bulk(u_char *p, ngx_str_t *s)
 {
     p = ngx_sprintf(p, "$%uz\r\n", s->len);
-    p = ngx_cpymem(p, s->data, s->len);
+
+    /* an empty argument may have no data: memcpy() must not see its NULL */
+
+    if (s->len) {
+        p = ngx_cpymem(p, s->data, s->len);
+    }
+
     *p++ = CR;
     *p++ = LF;
 
